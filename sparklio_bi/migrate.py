@@ -1,0 +1,122 @@
+"""Thin layer over Alembic for the analytics views, plus the checks that keep bad input out."""
+from __future__ import annotations
+
+import io
+from contextlib import redirect_stdout
+
+import psycopg2
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+
+from . import config, database, views
+
+
+class MigrationError(RuntimeError):
+    """A migration could not run; nothing was changed."""
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config(str(config.PROJECT_ROOT / "alembic.ini"))
+    cfg.attributes["url"] = url
+    return cfg
+
+
+def missing_source_tables(url: str, settings: config.Settings) -> list[str]:
+    """Source tables the views need that the database does not have."""
+    with database.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("select table_name from information_schema.tables where table_schema = %s",
+                    (settings.source_schema,))
+        present = {row[0] for row in cur.fetchall()}
+    return [table for table in views.SOURCE_TABLES if table not in present]
+
+
+def _check_revision(cfg: Config, revision: str) -> None:
+    if revision in ("head", "base", "heads") or revision.startswith(("+", "-")):
+        return
+    try:
+        ScriptDirectory.from_config(cfg).get_revision(revision)
+    except CommandError:
+        known = ", ".join(s.revision for s in ScriptDirectory.from_config(cfg).walk_revisions())
+        raise MigrationError(f"unknown revision {revision!r} (known: {known}, head, base)") from None
+    if ScriptDirectory.from_config(cfg).get_revision(revision) is None:
+        raise MigrationError(f"unknown revision {revision!r}")
+
+
+def _run(fn, url: str, *args) -> None:
+    try:
+        fn(*args)
+    except (CommandError, psycopg2.Error) as exc:
+        raise MigrationError(str(exc).strip().splitlines()[0]) from None
+    except Exception as exc:  # sqlalchemy wraps driver errors
+        orig = getattr(exc, "orig", None)
+        if orig is None:
+            raise
+        raise MigrationError(database.describe_failure(exc, url) if "connect" in str(orig) else
+                             str(orig).strip().splitlines()[0]) from None
+
+
+def upgrade(url: str, revision: str = "head", settings: config.Settings | None = None) -> None:
+    """Migrate the views up to `revision`, in one transaction."""
+    settings = settings or config.load()
+    cfg = alembic_config(url)
+    _check_revision(cfg, revision)
+    missing = missing_source_tables(url, settings)
+    if missing:
+        raise MigrationError(f"the database has no source tables {', '.join(missing)} in schema "
+                             f"{settings.source_schema!r}: point DATABASE_URL at Sparklio's database "
+                             "or run `sparklio-bi db apply-source-ddl`")
+    _run(command.upgrade, url, cfg, revision)
+
+
+def downgrade(url: str, revision: str = "-1") -> None:
+    """Migrate the views down to `revision` (default: one step), in one transaction."""
+    cfg = alembic_config(url)
+    _check_revision(cfg, revision)
+    database.connect(url).__enter__().close()  # fail fast with one line if unreachable
+    _run(command.downgrade, url, cfg, revision)
+
+
+def current(url: str) -> str | None:
+    """The revision the database is at, or None before the first migration."""
+    settings = config.load()
+    with database.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("select to_regclass(%s)", (f"{settings.analytics_schema}.alembic_version",))
+        if cur.fetchone()[0] is None:
+            return None
+        cur.execute(f"select version_num from {settings.analytics_schema}.alembic_version")
+        row = cur.fetchone()
+    return row[0] if row else None
+
+
+def history() -> list[tuple[str, str | None, str]]:
+    """(revision, down_revision, first docstring line) from oldest to newest; needs no database."""
+    scripts = ScriptDirectory.from_config(alembic_config(""))
+    rows = [(s.revision, s.down_revision, (s.doc or "").splitlines()[0]) for s in scripts.walk_revisions()]
+    return list(reversed(rows))
+
+
+def head() -> str:
+    return ScriptDirectory.from_config(alembic_config("")).get_current_head()
+
+
+def apply_source_ddl(url: str, settings: config.Settings | None = None) -> bool:
+    """Create Sparklio's reference tables in an empty source schema; False if they already exist."""
+    settings = settings or config.load()
+    missing = missing_source_tables(url, settings)
+    if not missing:
+        return False
+    if len(missing) != len(views.SOURCE_TABLES):
+        raise MigrationError(f"schema {settings.source_schema!r} has some source tables but not "
+                             f"{', '.join(missing)}: refusing to mix the reference DDL into it")
+    with database.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(f"create schema if not exists {settings.source_schema}")
+        cur.execute(views.render(views.SOURCE_DDL, settings))
+    return True
+
+
+def quiet(fn, *args):
+    """Run fn, swallowing what Alembic prints to stdout."""
+    with redirect_stdout(io.StringIO()):
+        return fn(*args)

@@ -1,0 +1,26 @@
+"""What migrations call: create, replace and drop one pinned view version (Alembic `op`)."""
+from __future__ import annotations
+
+from alembic import op
+
+from . import config, views
+
+
+def create_view(view: str, version: int) -> None:
+    """Create `view` from its file `sql/views/<view>__v<version>.sql`."""
+    op.execute(views.create_view_sql(view, version))
+
+
+def replace_view(view: str, version: int) -> None:
+    """Swap a view to another version; drop + create, since a version may drop or retype columns."""
+    op.execute(views.drop_view_sql(view))
+    op.execute(views.create_view_sql(view, version))
+
+
+def drop_view(view: str) -> None:
+    op.execute(views.drop_view_sql(view))
+
+
+def run_bundle_sql(name: str) -> None:
+    """Run a bundle-owned DDL file from sql/bundle/ (tables the bundle itself owns)."""
+    op.execute(views.render(views.BUNDLE_DIR / f"{name}.sql", config.load()))

@@ -1,0 +1,30 @@
+"""Superset, run in-process with the bundle's superset_config.py."""
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Iterator
+
+from . import config
+
+CONFIG_PATH = config.PROJECT_ROOT / "superset_config.py"
+
+
+def environment() -> dict[str, str]:
+    """Environment for Superset processes: the bundle's config module and the Flask app."""
+    env = dict(os.environ)
+    env.setdefault("SUPERSET_CONFIG_PATH", str(CONFIG_PATH))
+    env.setdefault("FLASK_APP", "superset.app:create_app()")
+    env.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    return env
+
+
+@contextlib.contextmanager
+def app_context() -> Iterator["flask.Flask"]:  # noqa: F821
+    """A Superset app context inside this process (for import/export commands)."""
+    os.environ.update({k: v for k, v in environment().items() if k not in os.environ})
+    from superset.app import create_app
+
+    app = create_app()
+    with app.app_context():
+        yield app
