@@ -74,7 +74,6 @@ FEATURE_FLAGS = {
 
 # Behind a proxy (docker-compose) set ENABLE_PROXY_FIX=true.
 ENABLE_PROXY_FIX = _env("ENABLE_PROXY_FIX", "false").lower() == "true"
-TALISMAN_ENABLED = _env("TALISMAN_ENABLED", "false").lower() == "true"
 WTF_CSRF_ENABLED = _env("WTF_CSRF_ENABLED", "true").lower() == "true"
 
 LOG_LEVEL = _env("SUPERSET_LOG_LEVEL", "WARNING")

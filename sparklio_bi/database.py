@@ -30,7 +30,18 @@ def superset_metadata_url(settings: Settings, start: bool = True) -> str:
     if settings.superset_database_url:
         return _normalise(settings.superset_database_url)
     url = make_url(analytics_url(settings, start=start))
-    return str(url.set(database="superset"))
+    return url.set(database="superset").render_as_string(hide_password=False)
+
+
+def ensure_database(url: str) -> bool:
+    """Create the database `url` names on its server if missing; True when created."""
+    parsed = make_url(url)
+    with connect(parsed.set(database="postgres").render_as_string(hide_password=False), autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("select 1 from pg_database where datname = %s", (parsed.database,))
+        if cur.fetchone():
+            return False
+        cur.execute(f'create database "{parsed.database}"')
+    return True
 
 
 def _normalise(url: str) -> str:

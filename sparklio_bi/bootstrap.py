@@ -1,0 +1,68 @@
+"""`sparklio-bi bootstrap`: everything from an empty machine to Superset serving the dashboards,
+in numbered steps; every step is idempotent, so a second run changes nothing."""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from . import collect, config, database, embedded_pg, migrate, superset_app, superset_setup
+
+DEFAULT_SCALE = 10.0
+
+
+def source_row_count(url: str, settings: config.Settings) -> int:
+    with database.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(f"select count(*) from {settings.source_schema}.agent_logs")
+        return cur.fetchone()[0]
+
+
+def data_layer(settings: config.Settings, step: Callable[[str], None], seed_job: Callable[[str], dict],
+               reseed: bool = False) -> str:
+    """Database, source tables (demo), migrations, demo data, one system sample; returns the URL."""
+    step("1/7 PostgreSQL: " + ("DATABASE_URL" if settings.database_url else "embedded server in .data/pg"))
+    if settings.embedded:
+        embedded_pg.start(settings)
+    url = database.analytics_url(settings)
+    database.ensure_database(database.superset_metadata_url(settings))
+
+    step("2/7 source tables")
+    created = migrate.apply_source_ddl(url, settings)
+    step("    reference DDL applied" if created else "    present, left as they are")
+
+    step(f"3/7 analytics views: migrating to {migrate.head()}")
+    migrate.upgrade(url, "head", settings)
+
+    if reseed or source_row_count(url, settings) == 0:
+        step("4/7 demo data")
+        counts = seed_job(url)
+        step("    " + ", ".join(f"{table} {n:,}" for table, n in counts.items()))
+    else:
+        step("4/7 demo data: source tables have rows, kept (use --reseed to replace them)")
+    collect.collect_once(url, settings)
+    return url
+
+
+def superset_layer(settings: config.Settings, step: Callable[[str], None], url: str) -> tuple[str, str]:
+    """Superset metadata, roles, admin user and the assets; returns the admin credentials."""
+    from . import assets
+
+    with superset_app.app_context():
+        step("5/7 Superset metadata database")
+        started = time.monotonic()
+        superset_setup.upgrade_metadata()
+        superset_setup.sync_roles()
+        step(f"    migrated, roles synced ({time.monotonic() - started:.0f}s)")
+
+        username, password, generated = superset_setup.admin_credentials(settings)
+        step("6/7 admin user")
+        if superset_setup.ensure_admin(username, password):
+            shown = f"password {password}" if generated else "password from SUPERSET_ADMIN_PASSWORD"
+            where = f" (kept in {superset_setup.admin_password_file(settings)})" if generated else ""
+            step(f"    created {username!r}, {shown}{where}")
+        else:
+            step(f"    {username!r} exists, unchanged")
+
+        step("7/7 dashboards: importing assets/")
+        counts = assets.import_bundle(assets.ASSETS_DIR, url)
+        step("    " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+    return username, password

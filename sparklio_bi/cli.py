@@ -1,0 +1,375 @@
+"""The `sparklio-bi` command line: thin wrappers that parse options, call one library function
+and turn expected failures into one clear line with a non-zero exit."""
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from . import config, database, embedded_pg, migrate
+
+ASSETS_DIR = config.PROJECT_ROOT / "assets"
+EXPECTED = (config.ConfigError, database.DatabaseError, embedded_pg.EmbeddedPgError,
+            migrate.MigrationError, ValueError)
+
+
+def expected_failures(fn):
+    """Turn the bundle's expected errors into click's one-line error and exit status 1."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except EXPECTED as exc:
+            raise click.ClickException(str(exc)) from None
+    return wrapper
+
+
+def settings() -> config.Settings:
+    try:
+        return config.load()
+    except config.ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def step(text: str) -> None:
+    click.echo(click.style("==> ", fg="cyan", bold=True) + text)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="sparklio-bi")
+def main() -> None:
+    """Sparklio BI: versioned analytics views and Superset dashboards over Sparklio's PostgreSQL.
+
+    With no DATABASE_URL, commands use an embedded PostgreSQL kept in .data/ (started on demand).
+    """
+
+
+# --- database ------------------------------------------------------------------------------
+
+@main.group()
+def db() -> None:
+    """The database: embedded server lifecycle and the views' migrations."""
+
+
+@db.command("start")
+@expected_failures
+def db_start() -> None:
+    """Start the embedded PostgreSQL (creates it in .data/pg on first use).
+
+    Example: sparklio-bi db start
+    """
+    s = settings()
+    if s.database_url:
+        raise click.ClickException("DATABASE_URL is set: the embedded server is not used")
+    click.echo(embedded_pg.start(s).describe())
+
+
+@db.command("stop")
+@expected_failures
+def db_stop() -> None:
+    """Stop the embedded PostgreSQL; its data stays in .data/pg.
+
+    Example: sparklio-bi db stop
+    """
+    click.echo("stopped" if embedded_pg.stop(settings()) else "not running")
+
+
+@db.command("status")
+@expected_failures
+def db_status() -> None:
+    """Say whether the embedded PostgreSQL runs (exit 3 when it does not).
+
+    Example: sparklio-bi db status
+    """
+    s = settings()
+    if s.database_url:
+        click.echo("using DATABASE_URL; the embedded server is not used")
+        return
+    state = embedded_pg.status(s)
+    click.echo(state.describe())
+    if not state.running:
+        sys.exit(3)
+
+
+@db.command("url")
+@click.option("--superset", is_flag=True, help="Print Superset's metadata database URL instead.")
+@expected_failures
+def db_url(superset: bool) -> None:
+    """Print the SQLAlchemy URL of the analytics database (starts the embedded server if needed).
+
+    Example: psql "$(sparklio-bi db url | sed 's/+psycopg2//')"
+    """
+    s = settings()
+    click.echo(database.superset_metadata_url(s) if superset else database.analytics_url(s))
+
+
+@db.command("apply-source-ddl")
+@expected_failures
+def db_apply_source_ddl() -> None:
+    """Create Sparklio's reference source tables in an empty database (for demos and tests).
+
+    Example: sparklio-bi db apply-source-ddl
+    """
+    url = database.analytics_url(settings())
+    created = migrate.apply_source_ddl(url)
+    click.echo("source tables created" if created else "source tables already present: unchanged")
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@expected_failures
+def db_upgrade(revision: str) -> None:
+    """Migrate the analytics views up to REVISION (default: head), in one transaction.
+
+    Example: sparklio-bi db upgrade head
+    """
+    url = database.analytics_url(settings())
+    migrate.upgrade(url, revision)
+    click.echo(f"analytics views at {migrate.current(url) or 'base'}")
+
+
+@db.command("downgrade")
+@click.argument("revision", default="-1")
+@expected_failures
+def db_downgrade(revision: str) -> None:
+    """Migrate the analytics views down to REVISION (default: one step back; `base` drops all).
+
+    Example: sparklio-bi db downgrade 0003
+    """
+    url = database.analytics_url(settings())
+    migrate.downgrade(url, revision)
+    click.echo(f"analytics views at {migrate.current(url) or 'base'}")
+
+
+@db.command("current")
+@expected_failures
+def db_current() -> None:
+    """Print the revision the analytics views are at.
+
+    Example: sparklio-bi db current
+    """
+    rev = migrate.current(database.analytics_url(settings()))
+    head = migrate.head()
+    click.echo(f"{rev or 'base'}{' (head)' if rev == head else f' (head is {head})'}")
+
+
+@db.command("history")
+def db_history() -> None:
+    """List the migrations, oldest first (needs no database).
+
+    Example: sparklio-bi db history
+    """
+    for revision, down, doc in migrate.history():
+        click.echo(f"{down or 'base'} -> {revision}  {doc}")
+
+
+# --- data ----------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--scale", type=float, default=10.0, show_default=True,
+              help="Size: 1 = 10,000 agent_logs, other tables in proportion.")
+@click.option("--seed", "seed_value", type=int, default=42, show_default=True,
+              help="Random seed: the same seed gives the same data (relative to now).")
+@click.option("--apply-ddl/--no-apply-ddl", default=True, show_default=True,
+              help="Create the source tables first when the database has none.")
+@expected_failures
+def seed(scale: float, seed_value: int, apply_ddl: bool) -> None:
+    """Replace the source tables' rows with realistic demo data of the last 90 days.
+
+    Example: sparklio-bi seed --scale 100 --seed 7
+    """
+    if scale <= 0:
+        raise click.ClickException(f"--scale must be greater than 0, got {scale:g}")
+    url = database.analytics_url(settings())
+    if apply_ddl:
+        migrate.apply_source_ddl(url)
+    counts = seed_with_progress(url, scale, seed_value)
+    click.echo(", ".join(f"{table} {n:,}" for table, n in counts.items()))
+
+
+def seed_with_progress(url: str, scale: float, seed_value: int) -> dict[str, int]:
+    """Seed, showing one progress bar per table."""
+    from . import seed as seeding
+    bars: dict[str, object] = {}
+
+    def progress(table: str, done: int, total: int) -> None:
+        bar = bars.get(table)
+        if bar is None:
+            for other in bars.values():
+                other.render_finish()
+            bar = bars[table] = click.progressbar(length=total, label=f"{table:<12}", file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    try:
+        return seeding.seed(url, scale, seed_value, progress=progress)
+    finally:
+        for bar in bars.values():
+            bar.render_finish()
+
+
+@main.command()
+@click.option("--once", "mode", flag_value="once", default=True, help="Take one sample and exit.")
+@click.option("--interval", type=click.FloatRange(min=1), default=None,
+              help="Sample every SECONDS until interrupted.")
+@expected_failures
+def collect(mode: str, interval: float | None) -> None:
+    """Sample system resources (connections, sizes; Redis and Celery with REDIS_URL) into
+    analytics.system_samples for dashboard 5.
+
+    Example: sparklio-bi collect --interval 60
+    """
+    from . import collect as collecting
+
+    s = settings()
+    url = database.analytics_url(s)
+    if interval is None:
+        click.echo(f"{collecting.collect_once(url, s)} samples written")
+        return
+    click.echo(f"sampling every {interval:g}s; Ctrl-C to stop")
+    collecting.collect_forever(url, s, interval, on_sample=lambda n: click.echo(f"{n} samples written"))
+
+
+# --- Superset ------------------------------------------------------------------------------
+
+@main.group("assets")
+def assets_group() -> None:
+    """The dashboards as YAML in assets/ (Superset's native export layout)."""
+
+
+@assets_group.command("validate")
+@click.option("--dir", "assets_dir", type=click.Path(path_type=Path), default=ASSETS_DIR, show_default=True)
+def assets_validate(assets_dir: Path) -> None:
+    """Check every asset offline: schema, UUID links, datasets' views in sql/.
+
+    Example: sparklio-bi assets validate
+    """
+    from . import assets
+
+    problems = assets.validate(assets_dir)
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        raise click.ClickException(f"{len(problems)} problem(s) in {assets_dir}")
+    click.echo(f"{assets_dir}: valid")
+
+
+@assets_group.command("import")
+@click.option("--dir", "assets_dir", type=click.Path(path_type=Path), default=ASSETS_DIR, show_default=True)
+@expected_failures
+def assets_import(assets_dir: Path) -> None:
+    """Import every asset into Superset's metadata, overwriting charts and datasets too,
+    in one transaction (a bad bundle changes nothing).
+
+    Example: sparklio-bi assets import
+    """
+    from . import assets, superset_app
+
+    url = database.analytics_url(settings())
+    with superset_app.app_context():
+        counts = assets.import_bundle(assets_dir, url)
+    click.echo("imported " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+
+
+@assets_group.command("export")
+@click.option("--dir", "assets_dir", type=click.Path(path_type=Path), default=ASSETS_DIR, show_default=True)
+@expected_failures
+def assets_export(assets_dir: Path) -> None:
+    """Export the dashboards from Superset back into assets/, normalised for a clean git diff.
+
+    Example: sparklio-bi assets export && git diff assets/
+    """
+    from . import assets, superset_app
+
+    with superset_app.app_context():
+        written = assets.export_bundle(assets_dir)
+    click.echo(f"{len(written)} files written to {assets_dir}")
+
+
+@assets_group.command("zip")
+@click.option("--dir", "assets_dir", type=click.Path(path_type=Path), default=ASSETS_DIR, show_default=True)
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=Path("sparklio-dashboards.zip"),
+              show_default=True)
+@expected_failures
+def assets_zip(assets_dir: Path, output: Path) -> None:
+    """Write a ZIP that `superset import-dashboards -p ZIP -u admin` accepts (database URI injected).
+
+    Example: sparklio-bi assets zip -o /tmp/bundle.zip
+    """
+    from . import assets
+
+    path = assets.zip_bundle(assets_dir, output, database.analytics_url(settings()))
+    click.echo(str(path))
+
+
+@main.command()
+@click.option("--scale", type=float, default=10.0, show_default=True, help="Demo data size (see `seed`).")
+@click.option("--seed", "seed_value", type=int, default=42, show_default=True, help="Demo data seed.")
+@click.option("--reseed", is_flag=True, help="Replace existing source rows with fresh demo data.")
+@click.option("--serve/--no-serve", default=True, show_default=True, help="Serve Superset at the end.")
+@click.option("--host", default=lambda: os.environ.get("SUPERSET_HOST", "127.0.0.1"), show_default="127.0.0.1")
+@click.option("--port", type=int, default=lambda: int(os.environ.get("SUPERSET_PORT", "8088")),
+              show_default="8088")
+@expected_failures
+def bootstrap(scale: float, seed_value: int, reseed: bool, serve: bool, host: str, port: int) -> None:
+    """Set everything up and serve: database, views, demo data, Superset, admin, dashboards.
+
+    Example: sparklio-bi bootstrap --scale 20
+    """
+    from . import bootstrap as steps
+
+    if scale <= 0:
+        raise click.ClickException(f"--scale must be greater than 0, got {scale:g}")
+    s = settings()
+    started = time.monotonic()
+    url = steps.data_layer(s, step, lambda u: seed_with_progress(u, scale, seed_value), reseed)
+    username, _ = steps.superset_layer(s, step, url)
+    step(f"ready in {time.monotonic() - started:.0f}s")
+    if serve:
+        _serve(host, port, workers=2, collect_interval=60)
+
+
+@main.command()
+@click.option("--host", default=lambda: os.environ.get("SUPERSET_HOST", "127.0.0.1"), show_default="127.0.0.1")
+@click.option("--port", type=int, default=lambda: int(os.environ.get("SUPERSET_PORT", "8088")),
+              show_default="8088")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--collect-interval", type=click.FloatRange(min=0), default=60, show_default=True,
+              help="Sample system resources every SECONDS while serving (0: off).")
+@expected_failures
+def serve(host: str, port: int, workers: int, collect_interval: float) -> None:
+    """Serve Superset (gunicorn) until interrupted.
+
+    Example: sparklio-bi serve --port 8088
+    """
+    _serve(host, port, workers, collect_interval)
+
+
+def _serve(host: str, port: int, workers: int, collect_interval: float) -> None:
+    from . import superset_setup
+
+    s = settings()
+    database.analytics_url(s)  # starts the embedded server if it is down
+    collector = None
+    if collect_interval:
+        collector = subprocess.Popen([sys.executable, "-m", "sparklio_bi.cli", "collect", "--interval",
+                                      str(collect_interval)], stdout=subprocess.DEVNULL)
+    step(f"Superset on http://{host}:{port}/ (Ctrl-C to stop)")
+    server = superset_setup.start_server(host, port, workers)
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        server.terminate()
+        server.wait()
+    finally:
+        if collector:
+            collector.terminate()
+
+
+if __name__ == "__main__":
+    main()

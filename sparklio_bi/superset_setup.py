@@ -1,0 +1,83 @@
+"""Superset's side of the bootstrap, through Superset's own mechanisms (its metadata migrations,
+security manager and import command), and the web server."""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+from . import config, superset_app
+
+ADMIN_USERNAME_DEFAULT = "admin"
+
+
+def admin_password_file(settings: config.Settings) -> Path:
+    return settings.data_dir / "superset-admin-password"
+
+
+def admin_credentials(settings: config.Settings) -> tuple[str, str, bool]:
+    """(username, password, generated): SUPERSET_ADMIN_PASSWORD, else one generated once and
+    kept in .data/superset-admin-password."""
+    username = os.environ.get("SUPERSET_ADMIN_USERNAME") or ADMIN_USERNAME_DEFAULT
+    password = os.environ.get("SUPERSET_ADMIN_PASSWORD")
+    if password:
+        return username, password, False
+    path = admin_password_file(settings)
+    if path.exists():
+        return username, path.read_text().strip(), False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(12)
+    path.write_text(password + "\n")
+    path.chmod(0o600)
+    return username, password, True
+
+
+def upgrade_metadata() -> None:
+    """`superset db upgrade`, in-process (needs an app context)."""
+    from flask_migrate import upgrade
+
+    logging.disable(logging.INFO)  # Superset's alembic env logs every table it creates
+    try:
+        upgrade()
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def ensure_admin(username: str, password: str) -> bool:
+    """Create the admin user unless it exists; True when created (needs an app context)."""
+    from superset import security_manager
+
+    if security_manager.find_user(username=username):
+        return False
+    role = security_manager.find_role("Admin")
+    email = os.environ.get("SUPERSET_ADMIN_EMAIL") or f"{username}@sparklio.local"
+    user = security_manager.add_user(username, "Sparklio", "Admin", email, role, password=password)
+    if not user:
+        raise RuntimeError(f"Superset refused to create the admin user {username!r}")
+    return True
+
+
+def sync_roles() -> None:
+    """`superset init`: permissions and built-in roles (needs an app context)."""
+    from superset import appbuilder, security_manager
+
+    appbuilder.add_permissions(update_perms=True)
+    security_manager.sync_role_definitions()
+
+
+def server_command(host: str, port: int, workers: int) -> list[str]:
+    """Gunicorn serving Superset, as Superset's own docker image does."""
+    return [str(Path(sys.executable).parent / "gunicorn"), "--bind", f"{host}:{port}",
+            "--workers", str(workers), "--worker-class", "gthread", "--threads", "8",
+            "--timeout", "120", "--limit-request-line", "0", "--limit-request-field_size", "0",
+            "superset.app:create_app()"]
+
+
+def start_server(host: str, port: int, workers: int, log: Path | None = None) -> subprocess.Popen:
+    """Start the web server in the background; the caller waits on or stops the process."""
+    out = open(log, "ab") if log else None
+    return subprocess.Popen(server_command(host, port, workers), env=superset_app.environment(),
+                            stdout=out, stderr=subprocess.STDOUT if out else None)

@@ -1,0 +1,214 @@
+"""The 29 charts of ../shared/spec/dashboards.md: the user's reference SQL (on the source
+tables, with the documented fixes applied) next to the query the chart runs on the views.
+
+`kind` says how two results are compared:
+- "rows": same rows, keyed by the first column (order ignored);
+- "series": same rows in the same order;
+- "top": a top-N list: same values rank by rank; keys must agree except among ties;
+- "scalar": one number.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Chart:
+    key: str  # "<dashboard>.<chart>" as numbered in the spec
+    title: str
+    kind: str
+    reference: str  # on the application's tables (schema public)
+    views: str  # on the analytics views, as the chart queries them
+    fix: str = ""  # how and why it departs from the spec's SQL, if it does
+
+
+W7 = "now() - interval '7 days'"
+W30 = "now() - interval '30 days'"
+
+CHARTS = [
+    Chart("1.1", "Daily workflow runs", "series",
+          """select d::date as date, count(w.id) as workflow_count
+             from generate_series(current_date - 29, current_date, interval '1 day') d
+             left join workflows w on date(w.created_at) = d::date
+             group by d order by d""",
+          f"""select day, sum(workflow_count) from analytics.workflow_daily
+              where day >= {W30} group by day order by day""",
+          fix="last 30 calendar days ascending, empty days as 0 (spec: 30 latest days with data, DESC)"),
+    Chart("1.2", "Workflow status distribution", "rows",
+          f"select status, count(*) from workflows where created_at >= {W7} group by status",
+          f"select status, count(*) from analytics.workflows where created_at >= {W7} group by status"),
+    Chart("1.3", "Average execution time", "scalar",
+          f"""select avg(extract(epoch from (completed_at - created_at))) from workflows
+              where status = 'completed' and created_at >= {W7}""",
+          f"""select avg(duration_seconds) from analytics.workflows
+              where status = 'completed' and created_at >= {W7}"""),
+    Chart("2.1", "Executions per agent", "rows",
+          f"select agent_name, count(*) from agent_logs where created_at >= {W7} group by agent_name",
+          f"select agent_name, count(*) from analytics.agent_logs where created_at >= {W7} group by agent_name"),
+    Chart("2.2", "Average latency per agent", "rows",
+          f"select agent_name, avg(latency_ms) from agent_logs where created_at >= {W7} group by agent_name",
+          f"""select agent_name, avg(latency_ms) from analytics.agent_logs
+              where created_at >= {W7} group by agent_name"""),
+    Chart("2.3", "Success rate per agent", "rows",
+          f"""select agent_name, count(*) as total,
+                     sum(case when status = 'success' then 1 else 0 end) as success,
+                     round(100.0 * sum(case when status = 'success' then 1 else 0 end) / count(*), 2)
+              from agent_logs where created_at >= {W7} group by agent_name""",
+          f"""select agent_name, count(*), sum(is_success), round(100.0 * sum(is_success) / count(*), 2)
+              from analytics.agent_logs where created_at >= {W7} group by agent_name"""),
+    Chart("2.4", "Top 5 agents by failures", "top",
+          f"""select agent_name, count(*) as failures, sum(case when status = 'error' then 1 else 0 end)
+              from agent_logs where status in ('error', 'recovered') and created_at >= {W7}
+              group by agent_name order by failures desc limit 5""",
+          f"""select agent_name, count(*) as failures, sum(1 - is_recovered) from analytics.errors
+              where created_at >= {W7} group by agent_name order by failures desc limit 5""",
+          fix="ranks by every failure, recovered or not; the second number is the spec's status = 'error'"),
+    Chart("3.1", "Intent distribution", "rows",
+          f"select intent_type, count(*) from router_logs where created_at >= {W7} group by intent_type",
+          f"""select intent_type, count(*) from analytics.router_logs
+              where created_at >= {W7} group by intent_type"""),
+    Chart("3.2", "Selected model distribution", "rows",
+          f"select selected_model, count(*) from router_logs where created_at >= {W7} group by selected_model",
+          f"""select selected_model, count(*) from analytics.router_logs
+              where created_at >= {W7} group by selected_model"""),
+    Chart("3.3", "Risk level distribution", "rows",
+          f"select risk_level, count(*) from router_logs where created_at >= {W7} group by risk_level",
+          f"""select risk_level, count(*) from analytics.router_logs
+              where created_at >= {W7} group by risk_level"""),
+    Chart("3.4", "Context minimization effect", "series",
+          f"""select date(created_at) as date, avg(context_size_before), avg(context_size_after)
+              from router_logs where created_at >= {W30} group by date(created_at) order by date""",
+          f"""select date_trunc('day', created_at), avg(context_size_before), avg(context_size_after)
+              from analytics.router_logs where created_at >= {W30} group by 1 order by 1"""),
+    Chart("4.1", "Projects per brand (top 10)", "top",
+          """select b.name as brand_name, count(p.id) as project_count from brands b
+             left join projects p on b.id = p.brand_id group by b.name order by project_count desc limit 10""",
+          """select brand_name, count(project_id) from analytics.brands
+             group by brand_name order by 2 desc limit 10"""),
+    Chart("4.2", "Assets per brand, last 30 days (top 10)", "top",
+          f"""select b.name as brand_name, count(a.id) as asset_count from brands b
+              left join projects p on b.id = p.brand_id left join assets a on p.id = a.project_id
+              where a.created_at >= {W30} group by b.name order by asset_count desc limit 10""",
+          f"""select brand_name, count(*) from analytics.assets where created_at >= {W30}
+              group by brand_name order by 2 desc limit 10"""),
+    Chart("4.3", "Average workflow time per brand", "rows",
+          """select b.name, avg(extract(epoch from (w.completed_at - w.created_at))) from brands b
+             join projects p on b.id = p.brand_id join workflows w on p.id = w.project_id
+             where w.status = 'completed' group by b.name""",
+          """select brand_name, avg(duration_seconds) from analytics.workflows
+             where status = 'completed' group by brand_name"""),
+    Chart("5.1", "PostgreSQL connections", "scalar",
+          "select count(*) from pg_stat_activity",
+          """select sum(value) from analytics.system_metrics where metric = 'pg_connections'
+             and sampled_at = (select max(sampled_at) from analytics.system_metrics)""",
+          fix="sampled into analytics.system_samples over time (by state); the latest sample is compared"),
+    Chart("5.2", "PostgreSQL database size", "scalar",
+          "select pg_database_size(current_database())",
+          "select max(size_bytes) from analytics.database_size",
+          fix="the current database instead of a hard-coded name; bytes, formatted by the chart"),
+    Chart("5.3", "Top 10 slowest queries", "series",
+          """select substring(query, 1, 50) as query_preview from pg_stat_statements
+             where query not like '%%pg_stat_statements%%' order by mean_exec_time desc limit 10""",
+          """select query_preview from analytics.slow_queries
+             where query not like '%%pg_stat_statements%%' order by mean_exec_time_ms desc limit 10"""),
+    Chart("5.4", "Size per table", "series",
+          """select tablename, pg_size_pretty(pg_total_relation_size(schemaname||'.'||tablename)) as size
+             from pg_tables where schemaname = 'public'
+             order by pg_total_relation_size(schemaname||'.'||tablename) desc, tablename limit 10""",
+          """select table_name, pg_size_pretty(sum(total_bytes)) from analytics.table_sizes
+             group by table_name order by sum(total_bytes) desc, table_name limit 10""",
+          fix="bytes (plottable), formatted by the chart; compared here through pg_size_pretty"),
+    Chart("6.1", "Daily active users", "series",
+          f"""select date(created_at) as date, count(distinct user_id) from projects
+              where created_at >= {W30} group by date(created_at) order by date""",
+          f"""select date_trunc('day', created_at), count(distinct user_id) from analytics.projects
+              where created_at >= {W30} group by 1 order by 1"""),
+    Chart("6.2", "Projects per user (top 10)", "top",
+          """select u.email, count(p.id) as project_count from users u left join projects p on u.id = p.user_id
+             group by u.email order by project_count desc limit 10""",
+          "select email, sum(project_count) from analytics.users group by email order by 2 desc limit 10"),
+    Chart("6.3", "New signups", "series",
+          """select date(created_at) as date, count(*) from users
+             where created_at >= now() - interval '90 days' group by date(created_at) order by date""",
+          """select date_trunc('day', created_at), count(*) from analytics.users
+             where created_at >= now() - interval '90 days' group by 1 order by 1"""),
+    Chart("7.1", "Asset type distribution", "rows",
+          f"select asset_type, count(*) from assets where created_at >= {W30} group by asset_type",
+          f"select asset_type, count(*) from analytics.assets where created_at >= {W30} group by asset_type"),
+    Chart("7.2", "Assets per day", "series",
+          f"""select date(created_at) as date, count(*) from assets where created_at >= {W30}
+              group by date(created_at) order by date""",
+          f"""select date_trunc('day', created_at), count(*) from analytics.assets
+              where created_at >= {W30} group by 1 order by 1"""),
+    Chart("7.3", "Review approval rate", "scalar",
+          f"""select round(100.0 * sum(case when review_status = 'approved' then 1 else 0 end) / count(*), 2)
+              from assets where created_at >= {W7} and review_status is not null""",
+          f"""select round(100.0 * sum(is_approved) / nullif(sum(is_reviewed), 0), 2)
+              from analytics.assets where created_at >= {W7}"""),
+    Chart("7.4", "Average review score", "series",
+          f"""select date(created_at) as date, avg(review_score) from assets
+              where created_at >= {W30} and review_score is not null group by date(created_at) order by date""",
+          f"""select date_trunc('day', created_at), avg(review_score) from analytics.assets
+              where created_at >= {W30} group by 1 having count(review_score) > 0 order by 1"""),
+    Chart("8.1", "Failures per day", "series",
+          f"""select date(created_at) as date, count(*), sum(case when status = 'error' then 1 else 0 end)
+              from agent_logs where status in ('error', 'recovered') and created_at >= {W30}
+              group by date(created_at) order by date""",
+          f"""select date_trunc('day', created_at), count(*), sum(1 - is_recovered) from analytics.errors
+              where created_at >= {W30} group by 1 order by 1""",
+          fix="every failure, recovered or not; the second series is the spec's status = 'error'"),
+    Chart("8.2", "Error type distribution", "rows",
+          f"""select error_type, count(*) from agent_logs
+              where status in ('error', 'recovered') and created_at >= {W7} group by error_type""",
+          f"select error_type, count(*) from analytics.errors where created_at >= {W7} group by error_type",
+          fix="every failure, recovered or not"),
+    Chart("8.3", "Latest 20 failures", "series",
+          """select created_at, agent_name, error_type, substring(error_message, 1, 100) as error_preview
+             from agent_logs where status in ('error', 'recovered') order by created_at desc, id desc limit 20""",
+          """select created_at, agent_name, error_type, error_preview from analytics.errors
+             order by created_at desc, agent_log_id desc limit 20""",
+          fix="every failure, recovered or not, with its status"),
+    Chart("8.4", "Error recovery time per agent", "rows",
+          f"""select agent_name, avg(extract(epoch from (recovered_at - error_at))) from agent_logs
+              where status = 'recovered' and created_at >= {W7} group by agent_name""",
+          f"""select agent_name, avg(recovery_seconds) from analytics.errors
+              where is_recovered = 1 and created_at >= {W7} group by agent_name"""),
+]
+
+assert len(CHARTS) == 29 and len({c.key for c in CHARTS}) == 29
+
+
+def normalise(value):
+    """Numbers as floats rounded to 6 significant places, dates and timestamps as ISO dates."""
+    from datetime import date, datetime
+    from decimal import Decimal
+
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        return float(f"{float(value):.6g}")
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def rows(result) -> list[tuple]:
+    return [tuple(normalise(v) for v in row) for row in result]
+
+
+def compare(kind: str, expected: list[tuple], actual: list[tuple]) -> None:
+    """Assert two results agree the way `kind` says."""
+    expected, actual = rows(expected), rows(actual)
+    assert expected, "the reference query returned no rows: the data cannot show this chart"
+    if kind == "rows":
+        assert dict((r[0], r[1:]) for r in actual) == dict((r[0], r[1:]) for r in expected)
+    elif kind in ("series", "scalar"):
+        assert actual == expected
+    elif kind == "top":
+        assert [r[1:] for r in actual] == [r[1:] for r in expected], "values differ rank by rank"
+        cutoff = expected[-1][1:]
+        strict = {r[0]: r[1:] for r in expected if r[1:] != cutoff}
+        got = {r[0]: r[1:] for r in actual}
+        assert all(got.get(k) == v for k, v in strict.items()), "keys above the cut-off differ"
+    else:
+        raise ValueError(kind)
