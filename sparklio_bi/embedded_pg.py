@@ -73,12 +73,12 @@ def _ensure_system_user(user: str) -> None:
 
 
 def _grant_traverse(path: Path) -> None:
-    """Let the server's system user reach `path` and the binaries (o+x on every parent)."""
-    for target in (path, POSTGRES_BIN_PATH.parent):
-        for parent in [target, *target.parents]:
-            mode = parent.stat().st_mode
-            if not mode & 0o001:
-                parent.chmod(mode | 0o011)
+    """Let the server's system user reach `path` and the binaries: o+x on every parent
+    (not on `path` itself: PostgreSQL insists its data directory is private)."""
+    for parent in [*path.parents, POSTGRES_BIN_PATH.parent, *POSTGRES_BIN_PATH.parent.parents]:
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            parent.chmod(mode | 0o011)
     for sub in POSTGRES_BIN_PATH.parent.rglob("*"):
         mode = sub.stat().st_mode
         if sub.is_dir() or mode & 0o100:

@@ -1,0 +1,25 @@
+"""For each of the 29 charts, the query on the views gives the spec's numbers (reference SQL on
+the source tables, with the documented fixes) on the same seeded data. Both run in one
+transaction, so now() is the same instant for both."""
+import pytest
+
+from sparklio_bi import database
+from tests.reference import CHARTS, compare
+
+
+@pytest.mark.parametrize("chart", CHARTS, ids=lambda c: f"{c.key} {c.title}")
+def test_view_query_equals_reference(seeded_url, chart):
+    with database.connect(seeded_url) as conn, conn.cursor() as cur:
+        cur.execute("set local search_path = public")
+        for _ in range(3):  # pg_stat_* move between two reads; data charts agree at once
+            cur.execute(chart.reference)
+            expected = cur.fetchall()
+            cur.execute(chart.views)
+            actual = cur.fetchall()
+            if chart.key.startswith("5.") and expected != actual:
+                continue
+            break
+        if chart.key == "5.2":  # the size can grow by a page between the two reads
+            assert abs(actual[0][0] - expected[0][0]) <= 0.01 * expected[0][0]
+            return
+        compare(chart.kind, expected, actual)
