@@ -17,8 +17,9 @@ def source_row_count(url: str, settings: config.Settings) -> int:
 
 
 def data_layer(settings: config.Settings, step: Callable[[str], None], seed_job: Callable[[str], dict],
-               reseed: bool = False) -> str:
-    """Database, source tables (demo), migrations, demo data, one system sample; returns the URL."""
+               reseed: bool = False, demo: bool = True) -> str:
+    """Database, source tables and demo data (demo mode only), migrations, one system sample;
+    returns the URL. Outside demo mode the application's tables and rows are never touched."""
     step("1/7 PostgreSQL: " + ("DATABASE_URL" if settings.database_url else "embedded server in .data/pg"))
     if settings.embedded:
         embedded_pg.start(settings)
@@ -26,13 +27,18 @@ def data_layer(settings: config.Settings, step: Callable[[str], None], seed_job:
     database.ensure_database(database.superset_metadata_url(settings))
 
     step("2/7 source tables")
-    created = migrate.apply_source_ddl(url, settings)
-    step("    reference DDL applied" if created else "    present, left as they are")
+    if demo:
+        created = migrate.apply_source_ddl(url, settings)
+        step("    reference DDL applied" if created else "    present, left as they are")
+    else:
+        step("    the application's own (not demo mode: never created or changed)")
 
     step(f"3/7 analytics views: migrating to {migrate.head()}")
     migrate.upgrade(url, "head", settings)
 
-    if reseed or source_row_count(url, settings) == 0:
+    if not demo:
+        step("4/7 demo data: skipped (not demo mode)")
+    elif reseed or source_row_count(url, settings) == 0:
         step("4/7 demo data")
         counts = seed_job(url)
         step("    " + ", ".join(f"{table} {n:,}" for table, n in counts.items()))

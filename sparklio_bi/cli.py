@@ -311,12 +311,16 @@ def assets_zip(assets_dir: Path, output: Path) -> None:
 @click.option("--scale", type=float, default=10.0, show_default=True, help="Demo data size (see `seed`).")
 @click.option("--seed", "seed_value", type=int, default=42, show_default=True, help="Demo data seed.")
 @click.option("--reseed", is_flag=True, help="Replace existing source rows with fresh demo data.")
+@click.option("--demo/--no-demo", default=None,
+              help="Create source tables and demo data when empty. Default: on with the embedded "
+                   "server, off with DATABASE_URL (the application's data is never touched).")
 @click.option("--serve/--no-serve", default=True, show_default=True, help="Serve Superset at the end.")
 @click.option("--host", default=lambda: os.environ.get("SUPERSET_HOST", "127.0.0.1"), show_default="127.0.0.1")
 @click.option("--port", type=int, default=lambda: int(os.environ.get("SUPERSET_PORT", "8088")),
               show_default="8088")
 @expected_failures
-def bootstrap(scale: float, seed_value: int, reseed: bool, serve: bool, host: str, port: int) -> None:
+def bootstrap(scale: float, seed_value: int, reseed: bool, demo: bool | None, serve: bool, host: str,
+              port: int) -> None:
     """Set everything up and serve: database, views, demo data, Superset, admin, dashboards.
 
     Example: sparklio-bi bootstrap --scale 20
@@ -327,8 +331,9 @@ def bootstrap(scale: float, seed_value: int, reseed: bool, serve: bool, host: st
         raise click.ClickException(f"--scale must be greater than 0, got {scale:g}")
     s = settings()
     started = time.monotonic()
-    url = steps.data_layer(s, step, lambda u: seed_with_progress(u, scale, seed_value), reseed)
-    username, _ = steps.superset_layer(s, step, url)
+    demo = s.embedded if demo is None else demo
+    url = steps.data_layer(s, step, lambda u: seed_with_progress(u, scale, seed_value), reseed, demo)
+    steps.superset_layer(s, step, url)
     step(f"ready in {time.monotonic() - started:.0f}s")
     if serve:
         _serve(host, port, workers=2, collect_interval=60)
