@@ -1,0 +1,334 @@
+"""End to end against a real Superset: `sparklio-bi bootstrap` into the test session's embedded
+PostgreSQL, `sparklio-bi serve` on a free port, then the chart data API, headless Chromium on
+every dashboard, the zipped bundle through `superset import-dashboards`, and the export round trip.
+
+Screenshots go to test-artifacts/screenshots/ (or $SPARKLIO_SCREENSHOTS)."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from sparklio_bi import database, embedded_pg
+from tests.conftest import free_port
+from tests.reference import CHARTS, compare
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSETS = ROOT / "assets"
+SCREENSHOTS = Path(os.environ.get("SPARKLIO_SCREENSHOTS", ROOT / "test-artifacts" / "screenshots"))
+ADMIN_PASSWORD = "test-admin-password"
+CLI = [sys.executable, "-m", "sparklio_bi.cli"]
+
+
+def cli(*args, check=True, timeout=900, env=None):
+    done = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout,
+                          env=env or os.environ)
+    if check and done.returncode != 0:
+        raise AssertionError(f"sparklio-bi {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+@pytest.fixture(scope="module")
+def bootstrapped(settings):
+    """`sparklio-bi bootstrap --no-serve`, twice (the second must change nothing)."""
+    os.environ["SUPERSET_ADMIN_PASSWORD"] = ADMIN_PASSWORD
+    started = time.monotonic()
+    first = cli("bootstrap", "--no-serve", "--scale", "3")
+    first_seconds = time.monotonic() - started
+    started = time.monotonic()
+    second = cli("bootstrap", "--no-serve", "--scale", "3")
+    second_seconds = time.monotonic() - started
+    return {"first": first, "second": second, "first_seconds": first_seconds,
+            "second_seconds": second_seconds, "url": embedded_pg.server_url(settings)}
+
+
+@pytest.fixture(scope="module")
+def server(bootstrapped):
+    port = free_port()
+    log = open(SCREENSHOTS.parent / "superset-server.log", "wb") if _mkdirs() else None
+    proc = subprocess.Popen([*CLI, "serve", "--port", str(port), "--collect-interval", "5"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/health", timeout=2).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        assert proc.poll() is None, "sparklio-bi serve exited early; see test-artifacts/superset-server.log"
+        time.sleep(1)
+    else:
+        proc.terminate()
+        raise AssertionError("Superset did not answer /health within 120 s")
+    yield base
+    proc.terminate()
+    proc.wait(30)
+
+
+def _mkdirs() -> bool:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return True
+
+
+@pytest.fixture(scope="module")
+def api(server):
+    session = requests.Session()
+    token = session.post(f"{server}/api/v1/security/login", timeout=30, json={
+        "username": "admin", "password": ADMIN_PASSWORD, "provider": "db", "refresh": True}).json()
+    session.headers["Authorization"] = f"Bearer {token['access_token']}"
+    session.base = server
+    return session
+
+
+def api_list(api, kind: str) -> list[dict]:
+    query = "(page_size:100)"
+    result = api.get(f"{api.base}/api/v1/{kind}/?q={query}", timeout=30)
+    assert result.status_code == 200, result.text
+    return result.json()["result"]
+
+
+def chart_titles() -> dict[str, str]:
+    """Reference key ("1.1") -> chart title, from the chart YAML's description tag."""
+    titles = {}
+    for path in (ASSETS / "charts").glob("*.yaml"):
+        chart = yaml.safe_load(path.read_text())
+        match = re.search(r"\[spec (\d\.\d)\]", chart.get("description") or "")
+        if match:
+            titles[match.group(1)] = chart["slice_name"]
+    return titles
+
+
+def test_bootstrap_is_idempotent_and_quicker_the_second_time(bootstrapped, api):
+    assert "created 'admin'" in bootstrapped["first"].stdout
+    assert "'admin' exists, unchanged" in bootstrapped["second"].stdout
+    assert "kept" in bootstrapped["second"].stdout  # demo data not reseeded
+    assert bootstrapped["second_seconds"] < bootstrapped["first_seconds"]
+    assert len(api_list(api, "dashboard")) == 8
+    assert len(api_list(api, "chart")) == 29
+    assert len(api_list(api, "database")) == 1
+
+
+def test_server_serves_login_page(server):
+    assert requests.get(f"{server}/login/", timeout=30).status_code == 200
+
+
+def chart_rows(payload: dict) -> list[tuple]:
+    result = payload["result"][0]
+    names = result["colnames"]
+    out = []
+    for record in result["data"]:
+        row = []
+        for name in names:
+            value = record[name]
+            if isinstance(value, int) and value > 10**11 and name in (names[0], "__timestamp"):
+                value = datetime.fromtimestamp(value / 1000, tz=timezone.utc).date()
+            row.append(value)
+        out.append(tuple(row))
+    return out
+
+
+VOLATILE = {"5.1", "5.3"}  # live server statistics: checked for rows, not numbers
+
+
+@pytest.mark.parametrize("chart", CHARTS, ids=lambda c: f"{c.key} {c.title}")
+def test_chart_data_api_matches_reference(api, bootstrapped, chart):
+    titles = chart_titles()
+    assert chart.key in titles, f"no chart tagged [spec {chart.key}] in assets/charts"
+    ids = {c["slice_name"]: c["id"] for c in api_list(api, "chart")}
+    chart_id = ids[titles[chart.key]]
+    for attempt in range(3):
+        before = reference(bootstrapped["url"], chart.reference)
+        response = api.get(f"{api.base}/api/v1/chart/{chart_id}/data/?force=true", timeout=60)
+        assert response.status_code == 200, response.text[:500]
+        actual = chart_rows(response.json())
+        assert actual, f"chart {chart.key} returned no rows"
+        after = reference(bootstrapped["url"], chart.reference)
+        if before == after:
+            break  # the data did not move across a window's edge during the request
+    if chart.key in VOLATILE:
+        return
+    width = len(before[0])
+    actual = [row[:width] for row in actual]
+    if chart.key == "5.2":
+        assert abs(actual[0][0] - before[0][0]) <= 0.01 * before[0][0]
+    elif chart.key == "5.4":
+        with database.connect(bootstrapped["url"]) as conn, conn.cursor() as cur:
+            actual = [(name, _pretty(cur, size)) for name, size in actual]
+        compare(chart.kind, before, actual)
+    else:
+        compare(chart.kind, before, actual)
+
+
+def _pretty(cur, size) -> str:
+    cur.execute("select pg_size_pretty(%s::bigint)", (int(size),))
+    return cur.fetchone()[0]
+
+
+def reference(url: str, sql: str) -> list[tuple]:
+    with database.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetchall()
+
+
+# --- the browser ----------------------------------------------------------------------------
+
+ERROR_TEXTS = ("Unexpected error", "No results were returned", "Error:", "Data error",
+               "An error occurred", "is not a valid", "Not found")
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium = shutil.which("chromium")
+    driver_path = shutil.which("chromedriver")
+    assert chromium and driver_path, "Debian's chromium and chromium-driver are needed (make test installs them)"
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1600,1200", f"--user-data-dir={SCREENSHOTS.parent / 'chromium-profile'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    session = requests.Session()
+    page = session.get(f"{server}/login/", timeout=30).text
+    csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"|"csrf_token":\s*"([^"]+)"', page)
+    token = next(g for g in csrf.groups() if g)
+    session.post(f"{server}/login/", data={"username": "admin", "password": ADMIN_PASSWORD,
+                                           "csrf_token": token}, timeout=30)
+    driver.get(f"{server}/health")
+    driver.add_cookie({"name": "session", "value": session.cookies["session"], "path": "/"})
+    yield driver
+    driver.quit()
+
+
+def wait_for_charts(driver, expected: int, timeout: float = 90) -> None:
+    from selenium.webdriver.common.by import By
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        holders = driver.find_elements(By.CSS_SELECTOR, '[data-test="dashboard-component-chart-holder"]')
+        loading = driver.find_elements(By.CSS_SELECTOR, '[data-test="loading-indicator"], .loading')
+        drawn = [h for h in holders if h.find_elements(
+            By.CSS_SELECTOR, "canvas, svg, table, .header-line, .big_number, [role='alert']")]
+        if len(holders) == expected and len(drawn) == expected and not loading:
+            return
+        time.sleep(1)
+    raise AssertionError(f"only {len(drawn)} of {expected} charts drew within {timeout:.0f}s "
+                         f"({len(holders)} holders, {len(loading)} still loading)")
+
+
+@pytest.mark.parametrize("index", range(8))
+def test_dashboard_renders_every_chart_in_chromium(api, browser, index):
+    from selenium.webdriver.common.by import By
+
+    dashboards = sorted(api_list(api, "dashboard"), key=lambda d: d["dashboard_title"])
+    dashboard = dashboards[index]
+    charts = api.get(f"{api.base}/api/v1/dashboard/{dashboard['id']}/charts", timeout=30).json()["result"]
+    browser.get(f"{api.base}/superset/dashboard/{dashboard['id']}/")
+    wait_for_charts(browser, len(charts))
+    time.sleep(2)  # let animations settle for the screenshot
+    name = re.sub(r"[^a-z0-9]+", "-", dashboard["dashboard_title"].lower()).strip("-")
+    browser.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+    alerts = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "[role='alert'], .ant-alert-error")]
+    assert not [a for a in alerts if a.strip()], f"{dashboard['dashboard_title']}: {alerts}"
+    body = browser.find_element(By.TAG_NAME, "body").text
+    for text in ERROR_TEXTS:
+        assert text not in body, f"{dashboard['dashboard_title']} shows {text!r}"
+
+
+# --- the bundle through Superset's own CLI, and the round trip --------------------------------
+
+def test_zip_imports_with_superset_import_dashboards_on_a_fresh_superset(bootstrapped, make_database, tmp_path):
+    bundle = tmp_path / "bundle.zip"
+    cli("assets", "zip", "-o", str(bundle))
+    metadata = make_database("fresh_superset")
+    env = dict(os.environ, SUPERSET_DATABASE_URL=metadata, SUPERSET_CONFIG_PATH=str(ROOT / "superset_config.py"),
+               XDG_RUNTIME_DIR="/tmp")
+    superset = str(Path(sys.executable).parent / "superset")
+    for args in (["db", "upgrade"], ["init"],
+                 ["fab", "create-admin", "--username", "admin", "--firstname", "a", "--lastname", "b",
+                  "--email", "a@b.c", "--password", "x"],
+                 ["import-dashboards", "-p", str(bundle), "-u", "admin"]):
+        done = subprocess.run([superset, *args], env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, f"superset {args[0]}: {done.stderr[-2000:]}"
+    with database.connect(metadata) as conn, conn.cursor() as cur:
+        cur.execute("select count(*) from dashboards")
+        assert cur.fetchone()[0] == 8
+        cur.execute("select count(*) from slices")
+        assert cur.fetchone()[0] == 29
+
+
+def git_status(path: Path) -> str:
+    return subprocess.run(["git", "status", "--porcelain", "--", str(path)], cwd=ROOT,
+                          capture_output=True, text=True).stdout
+
+
+def test_import_then_export_gives_no_diff(bootstrapped, tmp_path):
+    exported = tmp_path / "assets"
+    shutil.copytree(ASSETS, exported)
+    cli("assets", "import", "--dir", str(exported))
+    cli("assets", "export", "--dir", str(exported))
+    diff = subprocess.run(["diff", "-r", str(ASSETS), str(exported)], capture_output=True, text=True)
+    assert diff.returncode == 0, diff.stdout[:3000]
+
+
+def metadata_fingerprint(url: str) -> list:
+    with database.connect(url) as conn, conn.cursor() as cur:
+        out = []
+        for table, columns in (("dashboards", "uuid, dashboard_title, position_json, json_metadata"),
+                               ("slices", "uuid, slice_name, viz_type, params, query_context"),
+                               ("tables", "uuid, table_name, description"),
+                               ("dbs", "uuid, database_name, sqlalchemy_uri")):
+            cur.execute(f"select md5(coalesce(string_agg(t::text, '|' order by t::text), '')) "
+                        f"from (select {columns} from {table}) t")
+            out.append((table, cur.fetchone()[0]))
+        return out
+
+
+BREAKAGES = {
+    "bad YAML": lambda d: _first(d, "charts").write_text("slice_name: [unclosed\n"),
+    "dangling UUID": lambda d: _edit(_first(d, "charts"), "dataset_uuid", "00000000-0000-0000-0000-000000000000"),
+    "unknown viz_type": lambda d: _edit(_first(d, "charts"), "viz_type", "no_such_viz"),
+    "missing dataset": lambda d: _first(d, "datasets/Sparklio_Analytics").unlink(),
+}
+
+
+def _first(directory: Path, sub: str) -> Path:
+    return sorted((directory / sub).glob("*.yaml"))[0]
+
+
+def _edit(path: Path, key: str, value) -> None:
+    data = yaml.safe_load(path.read_text())
+    data[key] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+@pytest.mark.parametrize("breakage", sorted(BREAKAGES))
+def test_broken_bundle_fails_validate_and_import_and_changes_nothing(bootstrapped, settings, tmp_path, breakage):
+    broken = tmp_path / "assets"
+    shutil.copytree(ASSETS, broken)
+    # make a real change too, so a partial import would be visible
+    chart = _first(broken, "charts")
+    _edit(chart, "slice_name", "Renamed by a broken bundle")
+    BREAKAGES[breakage](broken)
+    metadata = database.superset_metadata_url(settings)
+    before = metadata_fingerprint(metadata)
+    validate = cli("assets", "validate", "--dir", str(broken), check=False)
+    assert validate.returncode == 1
+    assert str(broken) in validate.stderr
+    imported = cli("assets", "import", "--dir", str(broken), check=False)
+    assert imported.returncode == 1
+    assert imported.stderr.strip().splitlines()[-1].startswith("Error: ")
+    assert metadata_fingerprint(metadata) == before
