@@ -14,13 +14,13 @@ def run_migrations_online() -> None:
     if connectable is None:
         connectable = database.engine(url).connect()
     with connectable as connection:
-        connection.execute(text(f"create schema if not exists {settings.analytics_schema}"))
         context.configure(
             connection=connection,
             version_table_schema=settings.analytics_schema,
             transaction_per_migration=False,
         )
         with context.begin_transaction():
+            connection.execute(text(f"create schema if not exists {settings.analytics_schema}"))
             context.run_migrations()
 
 

@@ -193,24 +193,19 @@ def seed(scale: float, seed_value: int, apply_ddl: bool) -> None:
 
 
 def seed_with_progress(url: str, scale: float, seed_value: int) -> dict[str, int]:
-    """Seed, showing one progress bar per table."""
+    """Seed, showing one progress bar over every table's rows (the seeder interleaves tables)."""
     from . import seed as seeding
-    bars: dict[str, object] = {}
 
-    def progress(table: str, done: int, total: int) -> None:
-        bar = bars.get(table)
-        if bar is None:
-            for other in bars.values():
-                other.render_finish()
-            bar = bars[table] = click.progressbar(length=total, label=f"{table:<12}", file=sys.stderr)
-            bar.__enter__()
-        bar.update(done - bar.pos)
+    size = seeding.sizes(scale)
+    estimate = size.users + size.brands + size.projects + round(1.8 * size.workflows) + 2 * size.agent_logs
+    written: dict[str, int] = {}
+    with click.progressbar(length=estimate, label="seeding", file=sys.stderr,
+                           item_show_func=lambda table: table) as bar:
+        def progress(table: str, done: int, total: int) -> None:
+            bar.update(done - written.get(table, 0), table)
+            written[table] = done
 
-    try:
         return seeding.seed(url, scale, seed_value, progress=progress)
-    finally:
-        for bar in bars.values():
-            bar.render_finish()
 
 
 @main.command()

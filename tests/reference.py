@@ -9,6 +9,7 @@ tables, with the documented fixes applied) next to the query the chart runs on t
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -179,12 +180,12 @@ assert len(CHARTS) == 29 and len({c.key for c in CHARTS}) == 29
 
 
 def normalise(value):
-    """Numbers as floats rounded to 6 significant places, dates and timestamps as ISO dates."""
+    """Numbers as floats, midnight timestamps and dates as ISO dates, other timestamps as ISO."""
     from datetime import date, datetime
     from decimal import Decimal
 
     if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
-        return float(f"{float(value):.6g}")
+        return float(value)
     if isinstance(value, datetime):
         return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat()
     if isinstance(value, date):
@@ -196,19 +197,31 @@ def rows(result) -> list[tuple]:
     return [tuple(normalise(v) for v in row) for row in result]
 
 
+def same(a, b) -> bool:
+    """Equal, with floats equal to 1e-9 relative (numeric vs double precision averages)."""
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    return a == b
+
+
 def compare(kind: str, expected: list[tuple], actual: list[tuple]) -> None:
     """Assert two results agree the way `kind` says."""
     expected, actual = rows(expected), rows(actual)
     assert expected, "the reference query returned no rows: the data cannot show this chart"
     if kind == "rows":
-        assert dict((r[0], r[1:]) for r in actual) == dict((r[0], r[1:]) for r in expected)
+        got, want = {r[0]: r[1:] for r in actual}, {r[0]: r[1:] for r in expected}
+        assert same(got, want), f"expected {want}, got {got}"
     elif kind in ("series", "scalar"):
-        assert actual == expected
+        assert same(actual, expected), f"expected {expected}, got {actual}"
     elif kind == "top":
-        assert [r[1:] for r in actual] == [r[1:] for r in expected], "values differ rank by rank"
+        assert same([r[1:] for r in actual], [r[1:] for r in expected]), "values differ rank by rank"
         cutoff = expected[-1][1:]
-        strict = {r[0]: r[1:] for r in expected if r[1:] != cutoff}
+        strict = {r[0]: r[1:] for r in expected if not same(r[1:], cutoff)}
         got = {r[0]: r[1:] for r in actual}
-        assert all(got.get(k) == v for k, v in strict.items()), "keys above the cut-off differ"
+        assert all(k in got and same(got[k], v) for k, v in strict.items()), "keys above the cut-off differ"
     else:
         raise ValueError(kind)
