@@ -246,12 +246,17 @@ def assets_validate(assets_dir: Path) -> None:
     """
     from . import assets
 
-    problems = assets.validate(assets_dir)
+    report_problems(assets.validate(assets_dir), assets_dir)
+    click.echo(f"{assets_dir}: valid")
+
+
+def report_problems(problems: list[str], assets_dir: Path, consequence: str = "") -> None:
+    """Print each problem on its own line, then fail with one summary line."""
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
-        raise click.ClickException(f"{len(problems)} problem(s) in {assets_dir}")
-    click.echo(f"{assets_dir}: valid")
+        tail = f": {consequence}" if consequence else ""
+        raise click.ClickException(f"{len(problems)} problem(s) in {assets_dir}{tail}")
 
 
 @assets_group.command("import")
@@ -267,6 +272,7 @@ def assets_import(assets_dir: Path) -> None:
 
     url = database.analytics_url(settings())
     with superset_app.app_context():
+        report_problems(assets.validate(assets_dir), assets_dir, "nothing imported")
         counts = assets.import_bundle(assets_dir, url)
     click.echo("imported " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
 

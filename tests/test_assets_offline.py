@@ -1,0 +1,164 @@
+"""The dashboards in assets/, checked without any server: the bundle is valid, it holds exactly
+the user's 8 dashboards and 29 charts, and broken copies are caught with the file and field named."""
+from __future__ import annotations
+
+import shutil
+import uuid
+
+import pytest
+import yaml
+
+from sparklio_bi import assets
+
+CHARTS_PER_DASHBOARD = {
+    "Workflow Execution Overview": 3,
+    "Agent Performance": 4,
+    "SmartRouter Analysis": 4,
+    "Brand Usage": 3,
+    "System Resources": 4,
+    "User Activity": 3,
+    "Asset Generation": 4,
+    "Errors & Exceptions": 4,
+}
+
+
+def load(kind: str) -> dict[str, dict]:
+    return {path.name: yaml.safe_load(path.read_text()) for path in sorted((assets.ASSETS_DIR / kind).rglob("*.yaml"))}
+
+
+def chart_uuids(dashboard: dict) -> list[str]:
+    return [node["meta"]["uuid"] for node in dashboard["position"].values()
+            if isinstance(node, dict) and node.get("type") == "CHART"]
+
+
+def test_bundle_is_valid():
+    assert assets.validate(assets.ASSETS_DIR) == []
+
+
+def test_exact_dashboards_and_charts():
+    dashboards = {d["dashboard_title"]: d for d in load("dashboards").values()}
+    assert {title: len(chart_uuids(d)) for title, d in dashboards.items()} == CHARTS_PER_DASHBOARD
+    charts = load("charts")
+    assert len(charts) == 29
+    assert sorted(u for d in dashboards.values() for u in chart_uuids(d)) == sorted(c["uuid"] for c in charts.values())
+
+
+def test_every_chart_has_query_context_and_title():
+    for name, chart in load("charts").items():
+        assert chart["slice_name"].strip(), name
+        assert chart["query_context"] and "queries" in yaml.safe_load(chart["query_context"]), name
+        assert chart["viz_type"] in assets.VIZ_TYPES, name
+
+
+def test_no_secret_and_no_volatile_ids():
+    (database,) = load("databases").values()
+    assert database["sqlalchemy_uri"] == assets.PLACEHOLDER_URI
+    assert database["expose_in_sqllab"] is True and database["allow_dml"] is False
+    for name, chart in load("charts").items():
+        assert not set(assets.VOLATILE_FORM_DATA) & set(chart["params"]), name
+        assert '"datasource"' not in chart["query_context"], name
+
+
+def test_datasets_state_their_grain_and_time_column():
+    for name, dataset in load("datasets").items():
+        assert dataset["description"].startswith("Grain: one row"), name
+        columns = {c["column_name"]: c for c in dataset["columns"]}
+        if dataset["main_dttm_col"]:
+            assert columns[dataset["main_dttm_col"]]["is_dttm"], name
+        assert all(m["verbose_name"] for m in dataset["metrics"]), name
+
+
+def test_time_filter_without_default_on_every_dashboard():
+    for name, dashboard in load("dashboards").items():
+        filters = dashboard["metadata"]["native_filter_configuration"]
+        (time_filter,) = [f for f in filters if f["filterType"] == "filter_time"]
+        assert time_filter["defaultDataMask"]["extraFormData"] == {}, name
+        assert any(n.get("type") == "MARKDOWN" for n in dashboard["position"].values() if isinstance(n, dict)), name
+
+
+# --- one broken copy with one fault per file; validated once (the schema check starts Superset) --
+
+def edit(path, change):
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(assets.dump_yaml(data))
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory):
+    root = tmp_path_factory.mktemp("broken") / "assets"
+    shutil.copytree(assets.ASSETS_DIR, root)
+    charts, datasets = root / "charts", root / "datasets" / "Sparklio_Analytics"
+    (charts / "Daily_workflow_runs.yaml").write_text("slice_name: [unclosed\n")
+    edit(charts / "Intent_distribution.yaml", lambda c: c.update(dataset_uuid=str(uuid.uuid4())))
+    edit(charts / "Assets_per_day.yaml", lambda c: c.update(viz_type="sunburst_v9"))
+    edit(charts / "New_signups.yaml", lambda c: c.update(query_context=None))
+    edit(charts / "Review_approval_rate.yaml", lambda c: c.update(params="not a mapping"))
+    edit(charts / "Executions_per_agent.yaml", lambda c: c["params"].update(x_axis="agent"))
+    edit(datasets / "users.yaml", lambda d: d.update(table_name="no_such_view"))
+    twin = yaml.safe_load((charts / "Size_per_table_top_10.yaml").read_text())["uuid"]
+    edit(charts / "Top_10_slowest_queries.yaml", lambda c: c.update(uuid=twin))
+    (datasets / "errors.yaml").unlink()
+    problems = assets.validate(root)
+    return problems
+
+
+def problem(problems, file_name, field):
+    found = [p for p in problems if f"/{file_name}: {field}" in p]
+    assert found, f"no problem naming {file_name} and {field} in:\n" + "\n".join(problems)
+    return found[0]
+
+
+def test_bad_yaml(broken):
+    problem(broken, "charts/Daily_workflow_runs.yaml", "yaml")
+
+
+def test_dangling_dataset_uuid(broken):
+    problem(broken, "charts/Intent_distribution.yaml", "dataset_uuid")
+
+
+def test_unknown_viz_type(broken):
+    assert "sunburst_v9" in problem(broken, "charts/Assets_per_day.yaml", "viz_type")
+
+
+def test_missing_query_context(broken):
+    problem(broken, "charts/New_signups.yaml", "query_context")
+
+
+def test_superset_schema_runs_offline(broken):
+    assert "mapping" in problem(broken, "charts/Review_approval_rate.yaml", "params")
+
+
+def test_unknown_column(broken):
+    assert "'agent'" in problem(broken, "charts/Executions_per_agent.yaml", "params")
+
+
+def test_dataset_without_view_file(broken):
+    assert "no_such_view" in problem(broken, "datasets/Sparklio_Analytics/users.yaml", "table_name")
+
+
+def test_duplicate_uuid(broken):
+    problem(broken, "charts/Top_10_slowest_queries.yaml", "uuid")
+
+
+def test_missing_dataset(broken):
+    problem(broken, "charts/Failures_per_day_all_vs_still_failing.yaml", "dataset_uuid")
+    problem(broken, "dashboards/Errors__Exceptions.yaml", "metadata.native_filter_configuration.NATIVE_FILTER-agent")
+
+
+def test_dashboard_chart_link(broken):
+    problem(broken, "dashboards/Workflow_Execution_Overview.yaml", "position.CHART-1-1.meta.uuid")
+
+
+def test_zip_has_one_top_folder_and_the_uri(tmp_path):
+    import zipfile
+
+    uri = "postgresql+psycopg2://reader:s3cret@db.example:5432/sparklio"
+    path = assets.zip_bundle(assets.ASSETS_DIR, tmp_path / "bundle.zip", uri)
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        assert {name.split("/")[0] for name in names} == {assets.ZIP_ROOT}
+        database = yaml.safe_load(archive.read(f"{assets.ZIP_ROOT}/databases/Sparklio_Analytics.yaml"))
+        metadata = yaml.safe_load(archive.read(f"{assets.ZIP_ROOT}/metadata.yaml"))
+    assert database["sqlalchemy_uri"] == uri and metadata["type"] == "Dashboard"
+    assert len(names) == len(list(assets.ASSETS_DIR.rglob("*.yaml")))
