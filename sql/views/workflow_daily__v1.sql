@@ -1,11 +1,12 @@
 -- view: workflow_daily
 -- grain: one row per UTC calendar day, from the first workflow's day (or 90 days ago) to today;
---        days without runs are present with zero counts
+--        days without runs are present with zero counts; day is a timestamp, not a date, because
+--        Superset truncates a time range's bounds to whole days on date columns
 -- columns:
---   day              date     the calendar day (time column)
---   workflow_count   bigint   runs started that day
---   completed_count  bigint   of those, completed
---   failed_count     bigint   of those, failed
+--   day              timestamptz  UTC midnight of the calendar day (time column)
+--   workflow_count   bigint       runs started that day
+--   completed_count  bigint       of those, completed
+--   failed_count     bigint       of those, failed
 
 with runs as (
     select created_at::date as day, status
@@ -32,7 +33,7 @@ per_day as (
 
 final as (
     select
-        calendar.day,
+        calendar.day::timestamp at time zone 'UTC' as day,
         coalesce(per_day.workflow_count, 0)::bigint as workflow_count,
         coalesce(per_day.completed_count, 0)::bigint as completed_count,
         coalesce(per_day.failed_count, 0)::bigint as failed_count
