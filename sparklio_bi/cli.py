@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -367,6 +368,7 @@ def _serve(host: str, port: int, workers: int, collect_interval: float) -> None:
                                       str(collect_interval)], stdout=subprocess.DEVNULL)
     step(f"Superset on http://{host}:{port}/ (Ctrl-C to stop)")
     server = superset_setup.start_server(host, port, workers)
+    signal.signal(signal.SIGTERM, _interrupt)  # stop the children on `kill` as on Ctrl-C
     try:
         server.wait()
     except KeyboardInterrupt:
@@ -375,6 +377,10 @@ def _serve(host: str, port: int, workers: int, collect_interval: float) -> None:
     finally:
         if collector:
             collector.terminate()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

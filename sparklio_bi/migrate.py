@@ -1,9 +1,6 @@
 """Thin layer over Alembic for the analytics views, plus the checks that keep bad input out."""
 from __future__ import annotations
 
-import io
-from contextlib import redirect_stdout
-
 import psycopg2
 from alembic import command
 from alembic.config import Config
@@ -35,13 +32,14 @@ def missing_source_tables(url: str, settings: config.Settings) -> list[str]:
 def _check_revision(cfg: Config, revision: str) -> None:
     if revision in ("head", "base", "heads") or revision.startswith(("+", "-")):
         return
+    scripts = ScriptDirectory.from_config(cfg)
     try:
-        ScriptDirectory.from_config(cfg).get_revision(revision)
+        found = scripts.get_revision(revision)
     except CommandError:
-        known = ", ".join(s.revision for s in ScriptDirectory.from_config(cfg).walk_revisions())
-        raise MigrationError(f"unknown revision {revision!r} (known: {known}, head, base)") from None
-    if ScriptDirectory.from_config(cfg).get_revision(revision) is None:
-        raise MigrationError(f"unknown revision {revision!r}")
+        found = None
+    if found is None:
+        known = ", ".join(s.revision for s in scripts.walk_revisions())
+        raise MigrationError(f"unknown revision {revision!r} (known: {known}, head, base)")
 
 
 def _run(fn, url: str, *args) -> None:
@@ -74,7 +72,8 @@ def downgrade(url: str, revision: str = "-1") -> None:
     """Migrate the views down to `revision` (default: one step), in one transaction."""
     cfg = alembic_config(url)
     _check_revision(cfg, revision)
-    database.connect(url).__enter__().close()  # fail fast with one line if unreachable
+    with database.connect(url):  # fail fast, with one line, when the server is unreachable
+        pass
     _run(command.downgrade, url, cfg, revision)
 
 
@@ -114,9 +113,3 @@ def apply_source_ddl(url: str, settings: config.Settings | None = None) -> bool:
         cur.execute(f"create schema if not exists {settings.source_schema}")
         cur.execute(views.render(views.SOURCE_DDL, settings))
     return True
-
-
-def quiet(fn, *args):
-    """Run fn, swallowing what Alembic prints to stdout."""
-    with redirect_stdout(io.StringIO()):
-        return fn(*args)

@@ -2,6 +2,8 @@
 security manager and import command), and the web server."""
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import secrets
@@ -39,9 +41,10 @@ def upgrade_metadata() -> None:
     """`superset db upgrade`, in-process (needs an app context)."""
     from flask_migrate import upgrade
 
-    logging.disable(logging.INFO)  # Superset's alembic env logs every table it creates
-    try:
-        upgrade()
+    logging.disable(logging.INFO)  # Superset's alembic env logs every table it creates,
+    try:  # and some of its migrations print their progress
+        with contextlib.redirect_stdout(io.StringIO()):
+            upgrade()
     finally:
         logging.disable(logging.NOTSET)
 
