@@ -4,12 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: bootstrap test browser lock benchmark clean
+.PHONY: bootstrap test system-packages lock benchmark clean
 
 bootstrap: $(STAMP)  ## set everything up and serve Superset on :8088
 	$(BIN)/sparklio-bi bootstrap
 
-test: $(STAMP) browser  ## run the test suite (real PostgreSQL, real Superset, headless Chromium)
+test: $(STAMP) system-packages  ## run the test suite (real PostgreSQL, real Superset, headless Chromium)
 	$(BIN)/pytest
 
 # The virtual environment, installed from the lock file; redone when either file changes.
@@ -19,11 +19,13 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 	touch $@
 
-# Debian's Chromium and ChromeDriver for the browser tests (installed when missing, as root).
-browser:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; \
-	  else echo "the browser tests need Debian's chromium and chromium-driver: sudo apt-get install chromium chromium-driver" >&2; exit 1; fi; }
+# Debian packages the tests use for real: Chromium and ChromeDriver (browser tests) and
+# redis-server (Redis samples). Installed when missing, as root; otherwise the command is shown.
+DEBIAN_PACKAGES := chromium chromium-driver redis-server
+system-packages:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v redis-server >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null; \
+	  else echo "the tests need Debian's $(DEBIAN_PACKAGES): sudo apt-get install $(DEBIAN_PACKAGES)" >&2; exit 1; fi; }
 
 lock:  ## re-pin constraints.txt from the current venv
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt.new
