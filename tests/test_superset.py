@@ -374,3 +374,17 @@ def test_broken_bundle_fails_validate_and_import_and_changes_nothing(bootstrappe
     assert imported.returncode == 1
     assert imported.stderr.strip().splitlines()[-1].startswith("Error: ")
     assert metadata_fingerprint(metadata) == before
+
+
+def test_sql_lab_queries_the_analytics_views(api, bootstrapped):
+    databases = api_list(api, "database")
+    assert databases[0]["expose_in_sqllab"] is True
+    csrf = api.get(f"{api.base}/api/v1/security/csrf_token/", timeout=30).json()["result"]
+    response = api.post(f"{api.base}/api/v1/sqllab/execute/", timeout=60, headers={"X-CSRFToken": csrf},
+                        json={"database_id": databases[0]["id"], "schema": "analytics", "runAsync": False,
+                              "sql": "select status, count(*) as n from analytics.errors group by status"})
+    assert response.status_code == 200, response.text[:500]
+    got = {row["status"]: row["n"] for row in response.json()["data"]}
+    expected = dict(reference(bootstrapped["url"], "select status, count(*) from agent_logs "
+                                                   "where status <> 'success' group by status"))
+    assert got == expected
