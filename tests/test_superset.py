@@ -5,6 +5,7 @@ every dashboard, the zipped bundle through `superset import-dashboards`, and the
 Screenshots go to test-artifacts/screenshots/ (or $SPARKLIO_SCREENSHOTS)."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -376,11 +377,14 @@ def test_broken_bundle_fails_validate_and_import_and_changes_nothing(bootstrappe
     assert metadata_fingerprint(metadata) == before
 
 
+def csrf_header(api) -> dict:
+    return {"X-CSRFToken": api.get(f"{api.base}/api/v1/security/csrf_token/", timeout=30).json()["result"]}
+
+
 def test_sql_lab_queries_the_analytics_views(api, bootstrapped):
     databases = api_list(api, "database")
     assert databases[0]["expose_in_sqllab"] is True
-    csrf = api.get(f"{api.base}/api/v1/security/csrf_token/", timeout=30).json()["result"]
-    response = api.post(f"{api.base}/api/v1/sqllab/execute/", timeout=60, headers={"X-CSRFToken": csrf},
+    response = api.post(f"{api.base}/api/v1/sqllab/execute/", timeout=60, headers=csrf_header(api),
                         json={"database_id": databases[0]["id"], "schema": "analytics", "runAsync": False,
                               "sql": "select status, count(*) as n from analytics.errors group by status"})
     assert response.status_code == 200, response.text[:500]
@@ -388,3 +392,27 @@ def test_sql_lab_queries_the_analytics_views(api, bootstrapped):
     expected = dict(reference(bootstrapped["url"], "select status, count(*) from agent_logs "
                                                    "where status <> 'success' group by status"))
     assert got == expected
+
+
+def test_a_chart_edited_in_superset_exports_as_a_small_diff(api, bootstrapped, tmp_path):
+    """What the UI does on save (PUT the chart's params), then `assets export`: a readable diff."""
+    stem = CHART_FILES["2.2"]
+    title = chart_titles()["2.2"]
+    chart_id = {c["slice_name"]: c["id"] for c in api_list(api, "chart")}[title]
+    chart = api.get(f"{api.base}/api/v1/chart/{chart_id}", timeout=30).json()["result"]
+    params = json.loads(chart["params"])
+    params["y_axis_title"] = "Latency, edited in the UI"
+    try:
+        response = api.put(f"{api.base}/api/v1/chart/{chart_id}", json={"params": json.dumps(params)},
+                           headers=csrf_header(api), timeout=30)
+        assert response.status_code == 200, response.text
+        exported = tmp_path / "assets"
+        shutil.copytree(ASSETS, exported)
+        cli("assets", "export", "--dir", str(exported))
+        diff = subprocess.run(["diff", "-r", str(ASSETS), str(exported)], capture_output=True, text=True).stdout
+        changed = [line for line in diff.splitlines() if line.startswith(("<", ">"))]
+        assert f"{stem}.yaml" in diff
+        assert any("Latency, edited in the UI" in line for line in changed)
+        assert len(changed) <= 4, diff
+    finally:
+        cli("assets", "import")  # back to what git holds
