@@ -1,6 +1,7 @@
 """Time and memory of `sparklio_bi.seed.seed` at the given scales.
 
-Seeds the database of DATABASE_URL (else the embedded server's), each scale in a fresh process so
+Seeds a database of its own, `sparklio_benchmark`, on the server of DATABASE_URL (else the
+embedded server), so it never replaces the demo's or the application's rows; each scale runs in a fresh process so
 that its peak RSS is its own, and prints one row of figures per scale. PostgreSQL's own memory
 and CPU are not in the RSS figure: the server is another process.
 
@@ -15,8 +16,12 @@ import resource
 import time
 
 import click
+from sqlalchemy.engine import make_url
 
 from sparklio_bi import config, database, migrate, seed, views
+
+
+BENCHMARK_DATABASE = "sparklio_benchmark"
 
 
 def _run(url: str, scale: float, seed_value: int) -> dict:
@@ -51,8 +56,11 @@ def machine() -> str:
 @click.option("--seed", "seed_value", type=int, default=42, show_default=True)
 def main(scales: tuple[float, ...], seed_value: int) -> None:
     """Seed at each scale and print wall time, peak RSS and rows per second."""
-    url = database.analytics_url(config.load())
+    url = make_url(database.analytics_url(config.load())).set(database=BENCHMARK_DATABASE)
+    url = url.render_as_string(hide_password=False)
+    database.ensure_database(url)
     migrate.apply_source_ddl(url)
+    click.echo(f"database: {make_url(url).render_as_string(hide_password=True)}")
     click.echo(f"machine: {machine()}")
     click.echo(f"{'scale':>7} {'agent_logs':>11} {'all rows':>11} {'seconds':>8} {'rows/s':>9} "
                f"{'peak RSS MiB':>13} {'tables MiB':>11}")
