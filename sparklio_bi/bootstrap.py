@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from . import collect, config, database, embedded_pg, migrate, superset_app, superset_setup
+from . import collect, config, database, migrate, superset_app, superset_setup
 
 DEFAULT_SCALE = 10.0
 
@@ -21,9 +21,7 @@ def data_layer(settings: config.Settings, step: Callable[[str], None], seed_job:
     """Database, source tables and demo data (demo mode only), migrations, one system sample;
     returns the URL. Outside demo mode the application's tables and rows are never touched."""
     step("1/7 PostgreSQL: " + ("DATABASE_URL" if settings.database_url else "embedded server in .data/pg"))
-    if settings.embedded:
-        embedded_pg.start(settings)
-    url = database.analytics_url(settings)
+    url = database.analytics_url(settings)  # starts the embedded server when there is no DATABASE_URL
     database.ensure_database(database.superset_metadata_url(settings))
 
     step("2/7 source tables")

@@ -184,8 +184,9 @@ def seed(scale: float, seed_value: int, apply_ddl: bool) -> None:
 
     Example: sparklio-bi seed --scale 100 --seed 7
     """
-    if scale <= 0:
-        raise click.ClickException(f"--scale must be greater than 0, got {scale:g}")
+    from . import seed as seeding
+
+    seeding.sizes(scale)  # rejects a bad --scale before anything is started or touched
     url = database.analytics_url(settings())
     if apply_ddl:
         migrate.apply_source_ddl(url)
@@ -329,8 +330,9 @@ def bootstrap(scale: float, seed_value: int, reseed: bool, demo: bool | None, se
     """
     from . import bootstrap as steps
 
-    if scale <= 0:
-        raise click.ClickException(f"--scale must be greater than 0, got {scale:g}")
+    from . import seed as seeding
+
+    seeding.sizes(scale)  # rejects a bad --scale before anything is started or touched
     s = settings()
     started = time.monotonic()
     demo = s.embedded if demo is None else demo

@@ -79,8 +79,6 @@ def server_command(host: str, port: int, workers: int) -> list[str]:
             "superset.app:create_app()"]
 
 
-def start_server(host: str, port: int, workers: int, log: Path | None = None) -> subprocess.Popen:
+def start_server(host: str, port: int, workers: int) -> subprocess.Popen:
     """Start the web server in the background; the caller waits on or stops the process."""
-    out = open(log, "ab") if log else None
-    return subprocess.Popen(server_command(host, port, workers), env=superset_app.environment(),
-                            stdout=out, stderr=subprocess.STDOUT if out else None)
+    return subprocess.Popen(server_command(host, port, workers), env=superset_app.environment())
