@@ -32,6 +32,7 @@ VIZ_TYPES = frozenset({"echarts_timeseries_line", "echarts_timeseries_bar", "ech
                        "big_number_total", "big_number", "table", "ag-grid-table", "pivot_table_v2",
                        "mixed_timeseries"})
 ZIP_ROOT = "sparklio_dashboards"
+CANONICAL_SCHEMA = "analytics"  # datasets' schema in assets/; replaced by ANALYTICS_SCHEMA on import
 DATABASE_NAME = "Sparklio Analytics"  # the bundle's database when assets/ has none yet
 # Set by Superset from the object's current ids: they change on every import, so not kept.
 VOLATILE_FORM_DATA = ("datasource", "slice_id", "dashboards", "url_params")
@@ -320,13 +321,18 @@ def _one_transaction() -> Iterator[Any]:
 
 
 def _for_import(texts: dict[str, str], database_uri: str, bundle_type: str) -> dict[str, str]:
-    """The bundle with the real database URI (password included) and the metadata type."""
+    """The bundle with the real database URI (password included), the configured analytics
+    schema on every dataset, and the metadata type."""
     out = dict(texts)
     out[METADATA] = dump_yaml({"type": bundle_type, "version": EXPORT_VERSION})
+    schema = config.load().analytics_schema
     for rel in texts:
-        if rel.startswith("databases/"):
+        if rel.startswith(("databases/", "datasets/")):
             cfg = yaml.safe_load(texts[rel])
-            cfg["sqlalchemy_uri"] = database_uri
+            if rel.startswith("databases/"):
+                cfg["sqlalchemy_uri"] = database_uri
+            else:
+                cfg["schema"] = schema
             out[rel] = dump_yaml(cfg)
     return out
 
@@ -407,6 +413,7 @@ def _database(cfg: dict) -> dict:
 
 
 def _dataset(cfg: dict) -> dict:
+    cfg["schema"] = CANONICAL_SCHEMA  # git holds one form whatever ANALYTICS_SCHEMA a deployment uses
     cfg["columns"] = sorted(cfg.get("columns") or [], key=lambda c: c["column_name"])
     cfg["metrics"] = sorted(cfg.get("metrics") or [], key=lambda m: m["metric_name"])
     return cfg

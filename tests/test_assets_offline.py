@@ -162,3 +162,16 @@ def test_zip_has_one_top_folder_and_the_uri(tmp_path):
         metadata = yaml.safe_load(archive.read(f"{assets.ZIP_ROOT}/metadata.yaml"))
     assert database["sqlalchemy_uri"] == uri and metadata["type"] == "Dashboard"
     assert len(names) == len(list(assets.ASSETS_DIR.rglob("*.yaml")))
+
+
+def test_zip_puts_the_configured_analytics_schema_on_every_dataset(tmp_path, monkeypatch):
+    import zipfile
+
+    monkeypatch.setenv("ANALYTICS_SCHEMA", "reporting")
+    path = assets.zip_bundle(assets.ASSETS_DIR, tmp_path / "bundle.zip", "postgresql://u:p@h/db")
+    with zipfile.ZipFile(path) as archive:
+        schemas = {yaml.safe_load(archive.read(name))["schema"]
+                   for name in archive.namelist() if "/datasets/" in name}
+    assert schemas == {"reporting"}
+    committed = {yaml.safe_load(p.read_text())["schema"] for p in (assets.ASSETS_DIR / "datasets").rglob("*.yaml")}
+    assert committed == {assets.CANONICAL_SCHEMA}
