@@ -39,7 +39,11 @@ VOLATILE_FORM_DATA = ("datasource", "slice_id", "dashboards", "url_params")
 
 
 class AssetsError(ValueError):
-    """The bundle is invalid, or Superset refused it."""
+    """The bundle is invalid (`problems` lists why, one line each), or Superset refused it."""
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = problems or []
 
 
 # --- YAML ---------------------------------------------------------------------------------
@@ -274,7 +278,8 @@ def import_bundle(assets_dir: Path, database_uri: str, username: str | None = No
     with _superset(username):
         problems = validate(assets_dir)
         if problems:
-            raise AssetsError(f"{len(problems)} problem(s), nothing imported:\n" + "\n".join(problems))
+            raise AssetsError(f"{len(problems)} problem(s), nothing imported:\n" + "\n".join(problems),
+                              problems)
         contents = _for_import(read_bundle(assets_dir), database_uri, "assets")
         _import_contents(contents)
     return {kind: sum(rel.startswith(kind + "/") for rel in contents) for kind in ASSET_DIRECTORIES}

@@ -7,9 +7,6 @@ from typing import Callable
 
 from . import collect, config, database, migrate, superset_app, superset_setup
 
-DEFAULT_SCALE = 10.0
-
-
 def source_row_count(url: str, settings: config.Settings) -> int:
     with database.connect(url) as conn, conn.cursor() as cur:
         cur.execute(f"select count(*) from {settings.source_schema}.agent_logs")
@@ -22,7 +19,7 @@ def data_layer(settings: config.Settings, step: Callable[[str], None], seed_job:
     returns the URL. Outside demo mode the application's tables and rows are never touched."""
     step("1/7 PostgreSQL: " + ("DATABASE_URL" if settings.database_url else "embedded server in .data/pg"))
     url = database.analytics_url(settings)  # starts the embedded server when there is no DATABASE_URL
-    database.ensure_database(database.superset_metadata_url(settings))
+    database.ensure_database(database.superset_metadata_url(settings, start=False))
 
     step("2/7 source tables")
     if demo:
@@ -46,8 +43,8 @@ def data_layer(settings: config.Settings, step: Callable[[str], None], seed_job:
     return url
 
 
-def superset_layer(settings: config.Settings, step: Callable[[str], None], url: str) -> tuple[str, str]:
-    """Superset metadata, roles, admin user and the assets; returns the admin credentials."""
+def superset_layer(settings: config.Settings, step: Callable[[str], None], url: str) -> None:
+    """Superset metadata, roles, admin user and the assets."""
     from . import assets
 
     with superset_app.app_context():
@@ -69,4 +66,3 @@ def superset_layer(settings: config.Settings, step: Callable[[str], None], url: 
         step("7/7 dashboards: importing assets/")
         counts = assets.import_bundle(assets.ASSETS_DIR, url)
         step("    " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
-    return username, password

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import click
 
-from . import config, database, embedded_pg, migrate
-
-ASSETS_DIR = config.PROJECT_ROOT / "assets"
+from . import assets, config, database, embedded_pg, migrate
 EXPECTED = (config.ConfigError, database.DatabaseError, embedded_pg.EmbeddedPgError,
             migrate.MigrationError, ValueError)
 
@@ -28,6 +26,19 @@ def expected_failures(fn):
         except EXPECTED as exc:
             raise click.ClickException(str(exc)) from None
     return wrapper
+
+
+def server_address(fn):
+    """--host and --port of the web server (SUPERSET_HOST, SUPERSET_PORT)."""
+    fn = click.option("--port", type=int, default=lambda: int(os.environ.get("SUPERSET_PORT", "8088")),
+                      show_default="8088")(fn)
+    return click.option("--host", default=lambda: os.environ.get("SUPERSET_HOST", "127.0.0.1"),
+                        show_default="127.0.0.1")(fn)
+
+
+assets_dir_option = click.option("--dir", "assets_dir", type=click.Path(path_type=Path),
+                                 default=assets.ASSETS_DIR, show_default=True,
+                                 help="The bundle's folder (Superset's native export layout).")
 
 
 def settings() -> config.Settings:
@@ -240,14 +251,12 @@ def assets_group() -> None:
 
 
 @assets_group.command("validate")
-@click.option("--dir", "assets_dir", type=click.Path(path_type=Path), default=ASSETS_DIR, show_default=True)
+@assets_dir_option
 def assets_validate(assets_dir: Path) -> None:
     """Check every asset offline: schema, UUID links, datasets' views in sql/.
 
     Example: sparklio-bi assets validate
     """
-    from . import assets
-
     report_problems(assets.validate(assets_dir), assets_dir)
     click.echo(f"{assets_dir}: valid")
 
@@ -262,7 +271,7 @@ def report_problems(problems: list[str], assets_dir: Path, consequence: str = ""
 
 
 @assets_group.command("import")
-@click.option("--dir", "assets_dir", type=click.Path(path_type=Path), default=ASSETS_DIR, show_default=True)
+@assets_dir_option
 @expected_failures
 def assets_import(assets_dir: Path) -> None:
     """Import every asset into Superset's metadata, overwriting charts and datasets too,
@@ -270,24 +279,27 @@ def assets_import(assets_dir: Path) -> None:
 
     Example: sparklio-bi assets import
     """
-    from . import assets, superset_app
+    from . import superset_app
 
     url = database.analytics_url(settings())
     with superset_app.app_context():
-        report_problems(assets.validate(assets_dir), assets_dir, "nothing imported")
-        counts = assets.import_bundle(assets_dir, url)
+        try:
+            counts = assets.import_bundle(assets_dir, url)
+        except assets.AssetsError as exc:
+            report_problems(exc.problems, assets_dir, "nothing imported")
+            raise
     click.echo("imported " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
 
 
 @assets_group.command("export")
-@click.option("--dir", "assets_dir", type=click.Path(path_type=Path), default=ASSETS_DIR, show_default=True)
+@assets_dir_option
 @expected_failures
 def assets_export(assets_dir: Path) -> None:
     """Export the dashboards from Superset back into assets/, normalised for a clean git diff.
 
     Example: sparklio-bi assets export && git diff assets/
     """
-    from . import assets, superset_app
+    from . import superset_app
 
     with superset_app.app_context():
         written = assets.export_bundle(assets_dir)
@@ -295,7 +307,7 @@ def assets_export(assets_dir: Path) -> None:
 
 
 @assets_group.command("zip")
-@click.option("--dir", "assets_dir", type=click.Path(path_type=Path), default=ASSETS_DIR, show_default=True)
+@assets_dir_option
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=Path("sparklio-dashboards.zip"),
               show_default=True)
 @expected_failures
@@ -304,8 +316,6 @@ def assets_zip(assets_dir: Path, output: Path) -> None:
 
     Example: sparklio-bi assets zip -o /tmp/bundle.zip
     """
-    from . import assets
-
     path = assets.zip_bundle(assets_dir, output, database.analytics_url(settings()))
     click.echo(str(path))
 
@@ -318,9 +328,7 @@ def assets_zip(assets_dir: Path, output: Path) -> None:
               help="Create source tables and demo data when empty. Default: on with the embedded "
                    "server, off with DATABASE_URL (the application's data is never touched).")
 @click.option("--serve/--no-serve", default=True, show_default=True, help="Serve Superset at the end.")
-@click.option("--host", default=lambda: os.environ.get("SUPERSET_HOST", "127.0.0.1"), show_default="127.0.0.1")
-@click.option("--port", type=int, default=lambda: int(os.environ.get("SUPERSET_PORT", "8088")),
-              show_default="8088")
+@server_address
 @expected_failures
 def bootstrap(scale: float, seed_value: int, reseed: bool, demo: bool | None, serve: bool, host: str,
               port: int) -> None:
@@ -329,7 +337,6 @@ def bootstrap(scale: float, seed_value: int, reseed: bool, demo: bool | None, se
     Example: sparklio-bi bootstrap --scale 20
     """
     from . import bootstrap as steps
-
     from . import seed as seeding
 
     seeding.sizes(scale)  # rejects a bad --scale before anything is started or touched
@@ -344,9 +351,7 @@ def bootstrap(scale: float, seed_value: int, reseed: bool, demo: bool | None, se
 
 
 @main.command()
-@click.option("--host", default=lambda: os.environ.get("SUPERSET_HOST", "127.0.0.1"), show_default="127.0.0.1")
-@click.option("--port", type=int, default=lambda: int(os.environ.get("SUPERSET_PORT", "8088")),
-              show_default="8088")
+@server_address
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--collect-interval", type=click.FloatRange(min=0), default=60, show_default=True,
               help="Sample system resources every SECONDS while serving (0: off).")
