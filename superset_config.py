@@ -1,6 +1,7 @@
 """Superset 6.1.0 configuration of sparklio-bi: every setting comes from the environment,
 with a safe default for the embedded demo (see README, "Configuration")."""
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -19,11 +20,14 @@ def _demo_secret_key() -> str:
     path = _settings.data_dir / "superset-secret-key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
         path.write_text(secrets.token_urlsafe(42))
-        path.chmod(0o600)
     return path.read_text().strip()
 
 
+_problem = bundle_config.secret_key_problem()
+if _problem:  # one line and no traceback, whatever starts Superset (gunicorn, superset CLI)
+    raise SystemExit(f"Error: {_problem}")
 SECRET_KEY = os.environ.get("SUPERSET_SECRET_KEY") or _demo_secret_key()
 
 # Superset's metadata lives in PostgreSQL: a `superset` database beside the analytics one.
@@ -32,6 +36,12 @@ SQLALCHEMY_TRACK_MODIFICATIONS = False
 
 SUPERSET_WEBSERVER_PORT = int(_env("SUPERSET_PORT", "8088"))
 ROW_LIMIT = int(_env("SUPERSET_ROW_LIMIT", "50000"))
+# SQL Lab returns at most this many rows whatever the query asks (the LIMIT is rewritten).
+SQL_MAX_ROW = int(_env("SUPERSET_SQL_MAX_ROW", "100000"))
+DISPLAY_MAX_ROW = min(10000, SQL_MAX_ROW)
+# Superset's own timeouts rely on a signal alarm that gunicorn's threaded workers never fire:
+# the real limit is the reader role's statement_timeout in PostgreSQL
+# (SPARKLIO_READER_STATEMENT_TIMEOUT). These only bound what Superset waits for.
 SQLLAB_TIMEOUT = int(_env("SUPERSET_SQLLAB_TIMEOUT", "60"))
 SUPERSET_WEBSERVER_TIMEOUT = int(_env("SUPERSET_WEBSERVER_TIMEOUT", "60"))
 
@@ -68,12 +78,68 @@ if _REDIS_URL:
     CELERY_CONFIG = CeleryConfig
 
 FEATURE_FLAGS = {
-    "DASHBOARD_NATIVE_FILTERS": True,
     "ALERT_REPORTS": _env("SUPERSET_ALERT_REPORTS", "false").lower() == "true",
+    # Brand rules (row-level security) apply to SQL Lab queries on the datasets they name too.
+    "RLS_IN_SQLLAB": True,
 }
 
 # Behind a proxy (docker-compose) set ENABLE_PROXY_FIX=true.
 ENABLE_PROXY_FIX = _env("ENABLE_PROXY_FIX", "false").lower() == "true"
 WTF_CSRF_ENABLED = _env("WTF_CSRF_ENABLED", "true").lower() == "true"
+
+# --- hardening ------------------------------------------------------------------------------
+# Session cookies: never readable by scripts, not sent on cross-site posts, and only over
+# TLS when it is there (behind a TLS proxy: ENABLE_PROXY_FIX=true, or SUPERSET_COOKIE_SECURE).
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = _env("SUPERSET_COOKIE_SECURE", str(ENABLE_PROXY_FIX)).lower() == "true"
+
+# Login attempts per client address: the form (Flask-AppBuilder's AUTH_RATE_LIMIT) and the
+# REST login (limited below). Counters live in Redis when REDIS_URL is set, else in each
+# gunicorn worker's memory. No application-wide limit: a dashboard fires many requests at once.
+RATELIMIT_ENABLED = True
+RATELIMIT_APPLICATION = None
+RATELIMIT_STORAGE_URI = _REDIS_URL or "memory://"
+AUTH_RATE_LIMITED = True
+AUTH_RATE_LIMIT = _env("SUPERSET_AUTH_RATE_LIMIT", "10 per minute")
+
+# SQL Lab: functions refused by Superset's parser before a query reaches PostgreSQL, on top of
+# Superset's own list. The reader role's privileges refuse them too (defence in depth).
+from superset.config import DISALLOWED_SQL_FUNCTIONS  # noqa: E402
+
+DISALLOWED_SQL_FUNCTIONS = {**DISALLOWED_SQL_FUNCTIONS, "postgresql": DISALLOWED_SQL_FUNCTIONS["postgresql"] | {
+    "set_config", "pg_read_binary_file", "pg_stat_file", "pg_ls_logdir", "pg_ls_waldir", "pg_ls_tmpdir",
+    "lo_import", "lo_export", "lo_create", "lo_creat", "lo_unlink", "lo_open", "lo_put", "lo_from_bytea",
+    "lo_get", "lowrite", "loread", "dblink", "dblink_exec", "dblink_connect", "pg_cancel_backend",
+    "pg_reload_conf", "pg_rotate_logfile", "pg_advisory_lock", "pg_notify",
+}}
+
+
+# Only reads reach the database: a statement that does not start with a read keyword (SET,
+# RESET, COPY, DO, BEGIN, LOCK, CALL, ...) is refused, so no SQL Lab statement can change its
+# session (`set statement_timeout = 0`) before the next one. Applied to each SQL Lab statement
+# and to every chart query (which are all SELECTs).
+_READ_STATEMENT = re.compile(r"^\s*(?:(?:--[^\n]*(?:\n|$)|/\*.*?\*/)\s*)*(?:select|with|values|table|explain)\b",
+                             re.IGNORECASE | re.DOTALL)
+
+
+def SQL_QUERY_MUTATOR(sql: str, **kwargs) -> str:  # noqa: N802 - Superset reads this name
+    """Refuse anything but a read (the reader role refuses writes too; this stops session changes)."""
+    if not _READ_STATEMENT.match(sql):
+        from superset.errors import ErrorLevel, SupersetError, SupersetErrorType
+        from superset.exceptions import SupersetSecurityException
+
+        first = (sql.strip().split(None, 1) or ["(empty)"])[0][:20]
+        raise SupersetSecurityException(SupersetError(
+            message=f"Only read queries may run here: {first!r} statements are refused",
+            error_type=SupersetErrorType.DML_NOT_ALLOWED_ERROR, level=ErrorLevel.ERROR))
+    return sql
+
+
+def FLASK_APP_MUTATOR(app):  # noqa: N802 - Superset reads this name
+    """Rate-limit the REST login like the form login: Flask-AppBuilder limits only the form."""
+    security_api = app.blueprints.get("SecurityApi")
+    if security_api is not None and AUTH_RATE_LIMITED:
+        app.appbuilder.sm.limiter.limit(AUTH_RATE_LIMIT, methods=["POST"])(security_api)
 
 LOG_LEVEL = _env("SUPERSET_LOG_LEVEL", "WARNING")

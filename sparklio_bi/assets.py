@@ -27,7 +27,7 @@ ASSET_DIRECTORIES = ("databases", "datasets", "charts", "dashboards")
 METADATA = "metadata.yaml"
 EXPORT_VERSION = "1.0.0"
 # Secrets never live in assets/: the real URI is injected when importing or zipping.
-PLACEHOLDER_URI = "postgresql+psycopg2://postgres:XXXXXXXXXX@127.0.0.1:5433/sparklio"
+PLACEHOLDER_URI = "postgresql+psycopg2://sparklio_reader:XXXXXXXXXX@127.0.0.1:5433/sparklio"
 VIZ_TYPES = frozenset({"echarts_timeseries_line", "echarts_timeseries_bar", "echarts_area", "pie",
                        "big_number_total", "big_number", "table", "ag-grid-table", "pivot_table_v2",
                        "mixed_timeseries"})
@@ -505,13 +505,17 @@ def _write(assets_dir: Path, files: dict[str, str]) -> list[Path]:
 
 # --- zip ----------------------------------------------------------------------------------
 
-def zip_bundle(assets_dir: Path, out_path: Path, database_uri: str) -> Path:
-    """A ZIP (one top folder, real database URI) for `superset import-dashboards -p ZIP -u admin`."""
+def zip_bundle(assets_dir: Path, out_path: Path, database_uri: str | None = None) -> Path:
+    """A ZIP (one top folder) for `superset import-dashboards -p ZIP -u admin`. Without
+    `database_uri` the database keeps its placeholder: no secret leaves the machine, and a
+    Superset that already has the database imports it. With one, the file is made 0600."""
     problems = validate(assets_dir)
     if problems:
         raise AssetsError(f"{len(problems)} problem(s), no zip written:\n" + "\n".join(problems))
-    contents = _for_import(read_bundle(assets_dir), database_uri, "Dashboard")
+    contents = _for_import(read_bundle(assets_dir), database_uri or PLACEHOLDER_URI, "Dashboard")
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.unlink(missing_ok=True)
+    out_path.touch(mode=0o600 if database_uri else 0o644)
     with zipfile.ZipFile(out_path, "w", zipfile.ZIP_DEFLATED) as archive:
         for rel, text in sorted(contents.items()):  # fixed timestamps: same bundle, same bytes
             archive.writestr(zipfile.ZipInfo(f"{ZIP_ROOT}/{rel}", date_time=(1980, 1, 1, 0, 0, 0)), text)

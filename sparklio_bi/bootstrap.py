@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from . import collect, config, database, migrate, superset_app, superset_setup
+from . import collect, config, database, migrate, privileges, superset_app, superset_roles, superset_setup
+
 
 def source_row_count(url: str, settings: config.Settings) -> int:
     with database.connect(url) as conn, conn.cursor() as cur:
@@ -15,8 +16,9 @@ def source_row_count(url: str, settings: config.Settings) -> int:
 
 def data_layer(settings: config.Settings, step: Callable[[str], None], seed_job: Callable[[str], dict],
                reseed: bool = False, demo: bool = True) -> str:
-    """Database, source tables and demo data (demo mode only), migrations, one system sample;
-    returns the URL. Outside demo mode the application's tables and rows are never touched."""
+    """Database, source tables and demo data (demo mode only), migrations, the read-only role,
+    one system sample; returns the read-only role's URL (what Superset connects with).
+    Outside demo mode the application's tables and rows are never touched."""
     step("1/7 PostgreSQL: " + ("DATABASE_URL" if settings.database_url else "embedded server in .data/pg"))
     url = database.analytics_url(settings)  # starts the embedded server when there is no DATABASE_URL
     database.ensure_database(database.superset_metadata_url(settings, start=False))
@@ -30,6 +32,9 @@ def data_layer(settings: config.Settings, step: Callable[[str], None], seed_job:
 
     step(f"3/7 analytics views: migrating to {migrate.head()}")
     migrate.upgrade(url, "head", settings)
+    reader_url = privileges.ensure_login(url, settings)
+    step(f"    Superset reads as {settings.reader_role} (read-only, statement_timeout "
+         f"{settings.reader_statement_timeout})")
 
     if not demo:
         step("4/7 demo data: skipped (not demo mode)")
@@ -40,11 +45,18 @@ def data_layer(settings: config.Settings, step: Callable[[str], None], seed_job:
     else:
         step("4/7 demo data: source tables have rows, kept (use --reseed to replace them)")
     collect.collect_once(url, settings)
-    return url
+    return reader_url
+
+
+def check_secrets() -> None:
+    """Refuse weak or (outside demo mode) missing secrets before anything is created."""
+    for problem in (config.secret_key_problem(), config.admin_password_problem()):
+        if problem:
+            raise config.ConfigError(problem)
 
 
 def superset_layer(settings: config.Settings, step: Callable[[str], None], url: str) -> None:
-    """Superset metadata, roles, admin user and the assets."""
+    """Superset metadata, roles, admin user and the assets; `url` is what Superset connects with."""
     from . import assets
 
     with superset_app.app_context():
@@ -66,3 +78,4 @@ def superset_layer(settings: config.Settings, step: Callable[[str], None], url: 
         step("7/7 dashboards: importing assets/")
         counts = assets.import_bundle(assets.ASSETS_DIR, url)
         step("    " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+        step("    roles " + ", ".join(superset_roles.sync()) + " and brand rules synced")

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import click
 
-from . import assets, config, database, embedded_pg, migrate
+from . import assets, config, database, embedded_pg, migrate, privileges, superset_roles
+
 EXPECTED = (config.ConfigError, database.DatabaseError, embedded_pg.EmbeddedPgError,
-            migrate.MigrationError, ValueError)
+            migrate.MigrationError, privileges.PrivilegeError, superset_roles.RolesError, ValueError)
 
 
 def expected_failures(fn):
@@ -281,7 +282,8 @@ def assets_import(assets_dir: Path) -> None:
     """
     from . import superset_app
 
-    url = database.analytics_url(settings())
+    s = settings()
+    url = privileges.reader_url(database.analytics_url(s), s)
     with superset_app.app_context():
         try:
             counts = assets.import_bundle(assets_dir, url)
@@ -310,14 +312,88 @@ def assets_export(assets_dir: Path) -> None:
 @assets_dir_option
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=Path("sparklio-dashboards.zip"),
               show_default=True)
+@click.option("--with-password", is_flag=True,
+              help="Put the read-only role's password in the zip (for a Superset that has no "
+                   "database yet); the file is then readable by its owner only.")
 @expected_failures
-def assets_zip(assets_dir: Path, output: Path) -> None:
-    """Write a ZIP that `superset import-dashboards -p ZIP -u admin` accepts (database URI injected).
+def assets_zip(assets_dir: Path, output: Path, with_password: bool) -> None:
+    """Write a ZIP that `superset import-dashboards -p ZIP -u admin` accepts.
 
     Example: sparklio-bi assets zip -o /tmp/bundle.zip
     """
-    path = assets.zip_bundle(assets_dir, output, database.analytics_url(settings()))
+    uri = None
+    if with_password:
+        s = settings()
+        uri = privileges.reader_url(database.analytics_url(s), s)
+    path = assets.zip_bundle(assets_dir, output, uri)
+    if with_password:
+        click.echo(f"warning: {path} holds the password of the read-only role: keep it private", err=True)
     click.echo(str(path))
+
+
+# --- people ---------------------------------------------------------------------------------
+
+@main.group()
+def users() -> None:
+    """Superset users of the bundle's roles: viewer, analyst, and per-brand access."""
+
+
+brand_option = click.option("--brand", "brands", type=int, multiple=True, metavar="BRAND_ID",
+                            help="Limit the user to this brand's rows (repeat for several; none: all brands).")
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--role", "access", type=click.Choice(sorted(superset_roles.ROLES)), default="viewer",
+              show_default=True, help="viewer: dashboards only; analyst: dashboards and SQL Lab.")
+@brand_option
+@click.option("--email", default=None, help="E-mail address (default USERNAME@sparklio.local).")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              envvar="SPARKLIO_USER_PASSWORD", help="Asked for when not in SPARKLIO_USER_PASSWORD.")
+@expected_failures
+def users_add(username: str, access: str, brands: tuple[int, ...], email: str | None, password: str) -> None:
+    """Create a Superset user with the viewer or analyst role, optionally limited to brands.
+
+    Example: sparklio-bi users add alice --role viewer --brand 3
+    """
+    from . import superset_app
+
+    if len(password) < config.MIN_ADMIN_PASSWORD_LENGTH:
+        raise click.ClickException(f"the password is too short: use at least {config.MIN_ADMIN_PASSWORD_LENGTH} characters")
+    _check_brands(brands)
+    with superset_app.app_context():
+        superset_roles.add_user(username, password, access, brands, email)
+    click.echo(f"created {username!r} ({superset_roles.ROLES[access]}"
+               + (f", brands {', '.join(map(str, brands))})" if brands else ", every brand)"))
+
+
+@users.command("set-brands")
+@click.argument("username")
+@brand_option
+@expected_failures
+def users_set_brands(username: str, brands: tuple[int, ...]) -> None:
+    """Limit an existing user to these brands (no --brand: every brand again).
+
+    Example: sparklio-bi users set-brands alice --brand 3 --brand 5
+    """
+    from . import superset_app
+
+    _check_brands(brands)
+    with superset_app.app_context():
+        superset_roles.set_brands(username, brands)
+    click.echo(f"{username!r} sees " + (f"brands {', '.join(map(str, brands))}" if brands else "every brand"))
+
+
+def _check_brands(brands: tuple[int, ...]) -> None:
+    if not brands:
+        return
+    s = settings()
+    with database.connect(database.analytics_url(s)) as conn, conn.cursor() as cur:
+        cur.execute(f"select brand_id from {s.analytics_schema}.brands where brand_id = any(%s)", (list(brands),))
+        found = {row[0] for row in cur.fetchall()}
+    missing = sorted(set(brands) - found)
+    if missing:
+        raise click.ClickException(f"no brand with id {', '.join(map(str, missing))} in {s.analytics_schema}.brands")
 
 
 @main.command()
@@ -341,6 +417,7 @@ def bootstrap(scale: float, seed_value: int, reseed: bool, demo: bool | None, se
 
     seeding.sizes(scale)  # rejects a bad --scale before anything is started or touched
     s = settings()
+    steps.check_secrets()
     started = time.monotonic()
     demo = s.embedded if demo is None else demo
     url = steps.data_layer(s, step, lambda u: seed_with_progress(u, scale, seed_value), reseed, demo)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+DURATION = re.compile(r"^\d+(ms|s|min|h)?$")  # as PostgreSQL reads statement_timeout
 
 
 class ConfigError(ValueError):
@@ -26,6 +27,8 @@ class Settings:
     pg_port: int
     pg_database: str
     redis_url: str | None
+    reader_role: str = "sparklio_reader"  # SPARKLIO_READER_ROLE: the read-only role Superset connects as
+    reader_statement_timeout: str = "30s"  # SPARKLIO_READER_STATEMENT_TIMEOUT: enforced by PostgreSQL
 
     @property
     def embedded(self) -> bool:
@@ -59,4 +62,56 @@ def load(env: dict[str, str] | None = None) -> Settings:
         pg_port=port,
         pg_database=_identifier("SPARKLIO_PG_DATABASE", env.get("SPARKLIO_PG_DATABASE", "sparklio")),
         redis_url=env.get("REDIS_URL") or None,
+        reader_role=_identifier("SPARKLIO_READER_ROLE", env.get("SPARKLIO_READER_ROLE", "sparklio_reader")),
+        reader_statement_timeout=_duration("SPARKLIO_READER_STATEMENT_TIMEOUT",
+                                           env.get("SPARKLIO_READER_STATEMENT_TIMEOUT", "30s")),
     )
+
+
+def _duration(name: str, value: str) -> str:
+    if not DURATION.match(value) or not re.sub(r"\D", "", value).lstrip("0"):
+        raise ConfigError(f"{name}={value!r} is not a positive duration such as 30s, 500ms or 2min")
+    return value
+
+
+# Keys shipped in examples and docs (Superset's, Flask's): as good as none.
+WELL_KNOWN_SECRET_KEYS = frozenset({
+    "thisISaSECRET_1234", "\x02\x01thisismyscretkey\x01\x02\\e\\y\\y\\h",
+    "CHANGE_ME_TO_A_COMPLEX_RANDOM_SECRET", "TEST_NON_DEV_SECRET", "changeme", "change-me", "secret",
+    "superset", "dev", "development", "YOUR_OWN_RANDOM_GENERATED_SECRET_KEY",
+})
+MIN_SECRET_KEY_LENGTH = 32
+MIN_ADMIN_PASSWORD_LENGTH = 12
+HOW_TO_MAKE_A_SECRET = "e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe(42))'`"
+
+
+def demo_mode(env: dict[str, str] | None = None) -> bool:
+    """Demo mode is the embedded server (no DATABASE_URL): secrets may be generated."""
+    env = os.environ if env is None else env
+    return not env.get("DATABASE_URL")
+
+
+def secret_key_problem(env: dict[str, str] | None = None) -> str | None:
+    """Why SUPERSET_SECRET_KEY is unfit (None: fine). In demo mode it may be unset (one is
+    generated and kept in the data dir); a key that is set must be long and not well known."""
+    env = os.environ if env is None else env
+    key = env.get("SUPERSET_SECRET_KEY") or ""
+    if not key:
+        return None if demo_mode(env) else \
+            f"SUPERSET_SECRET_KEY is not set: set it to a long random string ({HOW_TO_MAKE_A_SECRET})"
+    if key in WELL_KNOWN_SECRET_KEYS or len(key) < MIN_SECRET_KEY_LENGTH:
+        return (f"SUPERSET_SECRET_KEY is {'a well-known example' if key in WELL_KNOWN_SECRET_KEYS else 'too short'}: "
+                f"set it to {MIN_SECRET_KEY_LENGTH}+ random characters ({HOW_TO_MAKE_A_SECRET})")
+    return None
+
+
+def admin_password_problem(env: dict[str, str] | None = None) -> str | None:
+    """Why SUPERSET_ADMIN_PASSWORD is unfit (None: fine); only demo mode may generate one."""
+    env = os.environ if env is None else env
+    password = env.get("SUPERSET_ADMIN_PASSWORD") or ""
+    if not password:
+        return None if demo_mode(env) else \
+            "SUPERSET_ADMIN_PASSWORD is not set: set it (at least 12 characters) for the admin user"
+    if len(password) < MIN_ADMIN_PASSWORD_LENGTH:
+        return f"SUPERSET_ADMIN_PASSWORD is too short: use at least {MIN_ADMIN_PASSWORD_LENGTH} characters"
+    return None

@@ -3,18 +3,19 @@ from __future__ import annotations
 
 from alembic import op
 
-from . import config, views
+from . import config, privileges, views
 
 
 def create_view(view: str, version: int) -> None:
-    """Create `view` from its file `sql/views/<view>__v<version>.sql`."""
+    """Create `view` from its file `sql/views/<view>__v<version>.sql`; the reader role may read it."""
     op.execute(views.create_view_sql(view, version))
+    privileges.grant_select(view)
 
 
 def replace_view(view: str, version: int) -> None:
     """Swap a view to another version; drop + create, since a version may drop or retype columns."""
     op.execute(views.drop_view_sql(view))
-    op.execute(views.create_view_sql(view, version))
+    create_view(view, version)
 
 
 def drop_view(view: str) -> None:

@@ -1,0 +1,191 @@
+"""Least privilege in PostgreSQL: the read-only role Superset connects as.
+
+The migrations' role (the owner) creates and owns the analytics views; Superset holds only
+`reader_role`: USAGE on the analytics schema and SELECT on its views, nothing in the source
+schema (the views read it with their owner's rights), read-only transactions and a
+statement timeout set on the role itself, so PostgreSQL enforces them whatever a client asks.
+
+The role and its grants are created by migrations (0005, then `create_view` on every view
+version); its password and limits are set by `ensure_login` at bootstrap, from the environment.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import psycopg2
+from psycopg2 import sql
+from sqlalchemy.engine import make_url
+
+from . import config, database
+
+IDLE_IN_TRANSACTION_TIMEOUT = "60s"
+
+
+class PrivilegeError(RuntimeError):
+    """The reader role is missing, or the bundle may not set it up (the message says what a
+    DBA must run)."""
+
+
+def dba_grants(settings: config.Settings, database_name: str = "<database>") -> str:
+    """The one-time SQL a DBA runs on a server where the bundle's role may not create roles."""
+    role, schema = settings.reader_role, settings.analytics_schema
+    return (f"create role {role} login password '<password>' nosuperuser nocreatedb nocreaterole; "
+            f"alter role {role} set default_transaction_read_only = on; "
+            f"alter role {role} set statement_timeout = '{settings.reader_statement_timeout}'; "
+            f"alter role {role} set idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION_TIMEOUT}'; "
+            f"grant connect on database {database_name} to {role}")
+
+
+# --- in migrations (Alembic `op`) ------------------------------------------------------------
+
+def create_reader_role() -> None:
+    """Create the reader role unless it exists (a DBA may have made it); grant it the schema."""
+    from alembic import op
+
+    settings = config.load()
+    bind = op.get_bind()
+    if not _role_exists(bind, settings.reader_role):
+        may_create = bind.exec_driver_sql(
+            "select rolsuper or rolcreaterole from pg_roles where rolname = current_user").scalar()
+        if not may_create:
+            raise PrivilegeError(f"role {settings.reader_role} does not exist and this role may not create "
+                                 f"it: ask a DBA to run: {dba_grants(settings)}")
+        op.execute(f"create role {settings.reader_role} login nosuperuser nocreatedb nocreaterole "
+                   "noreplication nobypassrls")
+    op.execute(f"grant usage on schema {settings.analytics_schema} to {settings.reader_role}")
+    op.execute(f"revoke create on schema {settings.analytics_schema} from public")
+
+
+def grant_select(relation: str) -> None:
+    """Let the reader role read one view of the analytics schema (when the role exists)."""
+    from alembic import op
+
+    settings = config.load()
+    if _role_exists(op.get_bind(), settings.reader_role):
+        op.execute(f"grant select on {settings.analytics_schema}.{relation} to {settings.reader_role}")
+
+
+def grant_existing_views() -> None:
+    """Grant the reader role every view the analytics schema holds now."""
+    from alembic import op
+
+    schema = config.load().analytics_schema
+    found = op.get_bind().exec_driver_sql("select viewname from pg_views where schemaname = %s order by 1",
+                                          (schema,)).scalars()
+    for view in list(found):
+        grant_select(view)
+
+
+def grant_execute(function: str) -> None:
+    """Let the reader role call one function of the analytics schema, and nobody else."""
+    from alembic import op
+
+    settings = config.load()
+    op.execute(f"revoke execute on function {settings.analytics_schema}.{function} from public")
+    if _role_exists(op.get_bind(), settings.reader_role):
+        op.execute(f"grant execute on function {settings.analytics_schema}.{function} to {settings.reader_role}")
+
+
+def revoke_reader() -> None:
+    """Take every privilege of the reader role on the analytics schema (the role itself stays:
+    it is cluster-wide and may be a DBA's)."""
+    from alembic import op
+
+    settings = config.load()
+    if _role_exists(op.get_bind(), settings.reader_role):
+        schema, role = settings.analytics_schema, settings.reader_role
+        op.execute(f"revoke select on all tables in schema {schema} from {role}")
+        op.execute(f"revoke execute on all functions in schema {schema} from {role}")
+        op.execute(f"revoke usage on schema {schema} from {role}")
+
+
+def _role_exists(bind, role: str) -> bool:
+    return bind.exec_driver_sql("select 1 from pg_roles where rolname = %s", (role,)).first() is not None
+
+
+# --- at bootstrap --------------------------------------------------------------------------
+
+def password_file(settings: config.Settings) -> Path:
+    return settings.data_dir / "pg-reader-password"
+
+
+def reader_password(settings: config.Settings) -> str:
+    """SPARKLIO_READER_PASSWORD, else one generated once and kept 0600 in the data dir."""
+    env = os.environ.get("SPARKLIO_READER_PASSWORD")
+    if env:
+        return env
+    path = password_file(settings)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(24) + "\n")
+    return path.read_text().strip()
+
+
+def reader_url(owner_url: str, settings: config.Settings) -> str:
+    """The owner's URL with the reader role and its password: what Superset connects with."""
+    url = make_url(owner_url).set(username=settings.reader_role, password=reader_password(settings))
+    return url.render_as_string(hide_password=False)
+
+
+def ensure_login(owner_url: str, settings: config.Settings) -> str:
+    """Give the reader role its password and limits (read-only, statement and idle timeouts) and,
+    on the bundle's own embedded server, take from PUBLIC what a reader could misuse; returns
+    the reader's URL. Where the owner may not alter the role, checks a DBA did."""
+    url = reader_url(owner_url, settings)
+    role = sql.Identifier(settings.reader_role)
+    try:
+        with database.connect(owner_url) as conn, conn.cursor() as cur:
+            cur.execute(sql.SQL("alter role {} with login password %s").format(role), (reader_password(settings),))
+            for name, value in (("default_transaction_read_only", "on"),
+                                ("statement_timeout", settings.reader_statement_timeout),
+                                ("idle_in_transaction_session_timeout", IDLE_IN_TRANSACTION_TIMEOUT)):
+                cur.execute(sql.SQL("alter role {} set {} = %s").format(role, sql.Identifier(name)), (value,))
+            if settings.embedded:
+                _harden_embedded(cur, settings)
+    except psycopg2.errors.UndefinedObject:
+        raise PrivilegeError(f"role {settings.reader_role} does not exist: run `sparklio-bi db upgrade`") from None
+    except psycopg2.errors.InsufficientPrivilege:
+        _check_dba_setup(url, settings)
+    return url
+
+
+def _harden_embedded(cur, settings: config.Settings) -> None:
+    """The embedded server is the bundle's own: PUBLIC loses temporary tables and set_config in
+    the analytics database, and CONNECT to Superset's metadata database."""
+    cur.execute("select current_database()")
+    name = sql.Identifier(cur.fetchone()[0])
+    cur.execute(sql.SQL("revoke temporary on database {} from public").format(name))
+    cur.execute("revoke execute on function pg_catalog.set_config(text, text, boolean) from public")
+    cur.execute("select 1 from pg_database where datname = 'superset'")
+    if cur.fetchone():
+        cur.execute("revoke connect on database superset from public")
+
+
+def _check_dba_setup(url: str, settings: config.Settings) -> None:
+    missing = missing_limits(url, settings)
+    if missing:
+        raise PrivilegeError(f"role {settings.reader_role} is not set up ({'; '.join(missing)}) and this role "
+                             f"may not alter it: ask a DBA to run: {dba_grants(settings)}")
+
+
+def missing_limits(url: str, settings: config.Settings) -> list[str]:
+    """What the reader role lacks of its limits, as seen when logged in as it (empty: all set)."""
+    try:
+        with database.connect(url) as conn, conn.cursor() as cur:
+            cur.execute("select current_setting('default_transaction_read_only'), "
+                        "current_setting('statement_timeout'), rolsuper "
+                        "from pg_roles where rolname = current_user")
+            read_only, timeout, superuser = cur.fetchone()
+    except database.DatabaseError as exc:
+        return [str(exc)]
+    missing = []
+    if superuser:
+        missing.append("it is a superuser")
+    if read_only != "on":
+        missing.append("default_transaction_read_only is off")
+    if timeout in ("0", ""):
+        missing.append("no statement_timeout")
+    return missing
