@@ -1,5 +1,6 @@
 """Superset 6.1.0 configuration of sparklio-bi: every setting comes from the environment,
 with a safe default for the embedded demo (see README, "Configuration")."""
+import logging
 import os
 import re
 import secrets
@@ -102,6 +103,7 @@ RATELIMIT_APPLICATION = None
 RATELIMIT_STORAGE_URI = _REDIS_URL or "memory://"
 AUTH_RATE_LIMITED = True
 AUTH_RATE_LIMIT = _env("SUPERSET_AUTH_RATE_LIMIT", "10 per minute")
+logging.getLogger("flask-limiter").setLevel(logging.INFO)  # a hit limit is logged at INFO: show it
 
 # SQL Lab: functions refused by Superset's parser before a query reaches PostgreSQL, on top of
 # Superset's own list. The reader role's privileges refuse them too (defence in depth).
@@ -136,10 +138,14 @@ def SQL_QUERY_MUTATOR(sql: str, **kwargs) -> str:  # noqa: N802 - Superset reads
     return sql
 
 
-def FLASK_APP_MUTATOR(app):  # noqa: N802 - Superset reads this name
-    """Rate-limit the REST login like the form login: Flask-AppBuilder limits only the form."""
-    security_api = app.blueprints.get("SecurityApi")
-    if security_api is not None and AUTH_RATE_LIMITED:
-        app.appbuilder.sm.limiter.limit(AUTH_RATE_LIMIT, methods=["POST"])(security_api)
+# Where logins are posted: the form (Flask-AppBuilder's AuthDBView: Superset 6.1.0 limits only
+# its own GET-only SupersetAuthView, so the form post went unlimited) and the REST login.
+LOGIN_BLUEPRINTS = ("AuthDBView", "SecurityApi")
 
-LOG_LEVEL = _env("SUPERSET_LOG_LEVEL", "WARNING")
+
+def FLASK_APP_MUTATOR(app):  # noqa: N802 - Superset reads this name
+    """Rate-limit every login post (AUTH_RATE_LIMIT per client address)."""
+    if AUTH_RATE_LIMITED:
+        for name in LOGIN_BLUEPRINTS:
+            if name in app.blueprints:
+                app.appbuilder.sm.limiter.limit(AUTH_RATE_LIMIT, methods=["POST"])(app.blueprints[name])

@@ -445,7 +445,8 @@ def _serve(host: str, port: int, workers: int, collect_interval: float) -> None:
     from . import superset_setup
 
     s = settings()
-    database.analytics_url(s)  # starts the embedded server if it is down
+    if not s.superset_database_url:
+        database.analytics_url(s)  # starts the embedded server (Superset's metadata) if it is down
     collector = None
     if collect_interval:
         collector = subprocess.Popen([sys.executable, "-m", "sparklio_bi.cli", "collect", "--interval",

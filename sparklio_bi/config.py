@@ -86,9 +86,10 @@ HOW_TO_MAKE_A_SECRET = "e.g. `python3 -c 'import secrets; print(secrets.token_ur
 
 
 def demo_mode(env: dict[str, str] | None = None) -> bool:
-    """Demo mode is the embedded server (no DATABASE_URL): secrets may be generated."""
+    """Demo mode is the embedded server alone (neither DATABASE_URL nor SUPERSET_DATABASE_URL):
+    only there may secrets be generated."""
     env = os.environ if env is None else env
-    return not env.get("DATABASE_URL")
+    return not (env.get("DATABASE_URL") or env.get("SUPERSET_DATABASE_URL"))
 
 
 def secret_key_problem(env: dict[str, str] | None = None) -> str | None:

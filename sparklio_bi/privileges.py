@@ -21,6 +21,11 @@ from sqlalchemy.engine import make_url
 from . import config, database
 
 IDLE_IN_TRANSACTION_TIMEOUT = "60s"
+# Functions any role may call by default that a reader could misuse (change its own limits,
+# write large objects after `set transaction read write`); taken from PUBLIC where the bundle
+# owns the database. The application's database keeps them: its own code may need them.
+EMBEDDED_REVOKED_FUNCTIONS = ("set_config(text, text, boolean)", "lo_create(oid)", "lo_creat(integer)",
+                              "lo_from_bytea(oid, bytea)")
 
 
 class PrivilegeError(RuntimeError):
@@ -153,12 +158,13 @@ def ensure_login(owner_url: str, settings: config.Settings) -> str:
 
 
 def _harden_embedded(cur, settings: config.Settings) -> None:
-    """The embedded server is the bundle's own: PUBLIC loses temporary tables and set_config in
-    the analytics database, and CONNECT to Superset's metadata database."""
+    """The embedded server is the bundle's own: PUBLIC loses temporary tables, set_config and
+    creating large objects in the analytics database, and CONNECT to Superset's metadata one."""
     cur.execute("select current_database()")
     name = sql.Identifier(cur.fetchone()[0])
     cur.execute(sql.SQL("revoke temporary on database {} from public").format(name))
-    cur.execute("revoke execute on function pg_catalog.set_config(text, text, boolean) from public")
+    for function in EMBEDDED_REVOKED_FUNCTIONS:
+        cur.execute(f"revoke execute on function pg_catalog.{function} from public")
     cur.execute("select 1 from pg_database where datname = 'superset'")
     if cur.fetchone():
         cur.execute("revoke connect on database superset from public")

@@ -1,18 +1,32 @@
 """Shared fixtures: a real PostgreSQL (the bundle's embedded server, in a temporary data dir and
-on a free port of its own, so the tests never touch the user's .data/) and seeded databases."""
+on a free port of its own, so the tests never touch the user's .data/), seeded databases, and
+one bootstrapped Superset served over HTTP for every test module that needs it."""
 from __future__ import annotations
 
 import os
+import re
 import socket
+import subprocess
+import sys
+import time
 import uuid
+from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy.engine import make_url
 
 from sparklio_bi import config, database, embedded_pg, migrate
 
 TEST_SCALE = 3.0
 TEST_SEED = 7
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = Path(os.environ.get("SPARKLIO_SCREENSHOTS", ROOT / "test-artifacts" / "screenshots"))
+ADMIN_PASSWORD = "test-admin-password"
+CLI = [sys.executable, "-m", "sparklio_bi.cli"]
+# Small limits, so the tests see PostgreSQL cancel a query and SQL Lab cut a result quickly.
+READER_STATEMENT_TIMEOUT = "5s"
+SQL_MAX_ROW = 1000
 
 
 def free_port() -> int:
@@ -28,7 +42,11 @@ def settings(tmp_path_factory) -> config.Settings:
     for name in ("DATABASE_URL", "SUPERSET_DATABASE_URL", "REDIS_URL", "SPARKLIO_PG_PASSWORD",
                  "SUPERSET_ADMIN_PASSWORD", "ANALYTICS_SCHEMA", "SOURCE_SCHEMA"):
         os.environ.pop(name, None)
-    os.environ.update(SPARKLIO_DATA_DIR=str(data_dir), SPARKLIO_PG_PORT=str(free_port()))
+    os.environ.update(SPARKLIO_DATA_DIR=str(data_dir), SPARKLIO_PG_PORT=str(free_port()),
+                      SPARKLIO_READER_STATEMENT_TIMEOUT=READER_STATEMENT_TIMEOUT,
+                      SUPERSET_SQL_MAX_ROW=str(SQL_MAX_ROW),
+                      # many logins from 127.0.0.1 in a minute; the default limit has its own test
+                      SUPERSET_AUTH_RATE_LIMIT="1000 per minute")
     current = config.load()
     embedded_pg.start(current)
     yield current
@@ -72,3 +90,93 @@ def seeded_url(make_database) -> str:
 
     collect.collect_once(url)
     return url
+
+
+def cli(*args, check=True, timeout=900, env=None):
+    done = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout,
+                          env=env or os.environ)
+    if check and done.returncode != 0:
+        raise AssertionError(f"sparklio-bi {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+@pytest.fixture(scope="session")
+def bootstrapped(settings):
+    """`sparklio-bi bootstrap --no-serve`, twice (the second must change nothing)."""
+    os.environ["SUPERSET_ADMIN_PASSWORD"] = ADMIN_PASSWORD
+    started = time.monotonic()
+    first = cli("bootstrap", "--no-serve", "--scale", "3")
+    first_seconds = time.monotonic() - started
+    started = time.monotonic()
+    second = cli("bootstrap", "--no-serve", "--scale", "3")
+    second_seconds = time.monotonic() - started
+    return {"first": first, "second": second, "first_seconds": first_seconds,
+            "second_seconds": second_seconds, "url": embedded_pg.server_url(settings)}
+
+
+def start_server(*args: str, log_name: str = "superset-server.log") -> tuple[subprocess.Popen, str]:
+    """`sparklio-bi serve` on a free port, once it answers /health: (process, base URL)."""
+    port = free_port()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    log = open(SCREENSHOTS.parent / log_name, "wb")
+    proc = subprocess.Popen([*CLI, "serve", "--port", str(port), *args], stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/health", timeout=5).status_code == 200:
+                return proc, base
+        except requests.RequestException:
+            pass
+        assert proc.poll() is None, f"sparklio-bi serve exited early; see test-artifacts/{log_name}"
+        time.sleep(1)
+    proc.terminate()
+    raise AssertionError("Superset did not answer /health within 120 s")
+
+
+@pytest.fixture(scope="session")
+def server(bootstrapped):
+    proc, base = start_server("--collect-interval", "5")
+    yield base
+    proc.terminate()
+    proc.wait(30)
+
+
+@pytest.fixture(scope="session")
+def api(server):
+    """The admin, logged in through the REST API (a bearer token)."""
+    session = requests.Session()
+    token = session.post(f"{server}/api/v1/security/login", timeout=30, json={
+        "username": "admin", "password": ADMIN_PASSWORD, "provider": "db", "refresh": True}).json()
+    session.headers["Authorization"] = f"Bearer {token['access_token']}"
+    session.base = server
+    return session
+
+
+def form_login(base: str, username: str, password: str) -> requests.Session:
+    """A person's login through the login form, as a browser does: the session cookie, and the
+    page's CSRF token for the posts the UI makes."""
+    session = requests.Session()
+    page = session.get(f"{base}/login/", timeout=30).text
+    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"|"csrf_token":\s*"([^"]+)"', page)
+    token = next(g for g in found.groups() if g)
+    response = session.post(f"{base}/login/", data={"username": username, "password": password,
+                                                    "csrf_token": token}, timeout=30, allow_redirects=False)
+    assert response.status_code == 302 and "session" in session.cookies, f"login as {username} failed"
+    assert session.get(f"{base}/api/v1/me/", timeout=30).status_code == 200, f"{username} is not logged in"
+    session.headers.update({"X-CSRFToken": token, "Referer": base})
+    session.base = base
+    return session
+
+
+def api_list(api, kind: str) -> list[dict]:
+    query = "(page_size:100)"
+    result = api.get(f"{api.base}/api/v1/{kind}/?q={query}", timeout=30)
+    assert result.status_code == 200, result.text
+    return result.json()["result"]
+
+
+
+
+def csrf_header(api) -> dict:
+    return {"X-CSRFToken": api.get(f"{api.base}/api/v1/security/csrf_token/", timeout=30).json()["result"]}

@@ -175,3 +175,15 @@ def test_zip_puts_the_configured_analytics_schema_on_every_dataset(tmp_path, mon
     assert schemas == {"reporting"}
     committed = {yaml.safe_load(p.read_text())["schema"] for p in (assets.ASSETS_DIR / "datasets").rglob("*.yaml")}
     assert committed == {assets.CANONICAL_SCHEMA}
+
+
+def test_zip_without_a_uri_carries_no_secret_and_with_one_is_private(tmp_path):
+    import zipfile
+
+    plain = assets.zip_bundle(assets.ASSETS_DIR, tmp_path / "plain.zip")
+    with zipfile.ZipFile(plain) as archive:
+        text = "".join(archive.read(name).decode() for name in archive.namelist())
+    assert assets.PLACEHOLDER_URI in text
+    assert "sparklio_reader:XXXXXXXXXX@" in assets.PLACEHOLDER_URI  # Superset's own mask, the reader role
+    secret = assets.zip_bundle(assets.ASSETS_DIR, tmp_path / "secret.zip", "postgresql://u:s3cret@h/db")
+    assert secret.stat().st_mode & 0o777 == 0o600

@@ -23,17 +23,41 @@ def test_services_and_start_order():
 
 def test_secrets_come_only_from_the_environment():
     text = (ROOT / "docker-compose.yml").read_text()
-    for secret in ("POSTGRES_PASSWORD", "SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD"):
+    for secret in ("POSTGRES_PASSWORD", "SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "SPARKLIO_OWNER_PASSWORD",
+                   "SUPERSET_METADATA_PASSWORD", "SPARKLIO_READER_PASSWORD"):
         assert re.search(r"\$\{" + secret + r":\?", text), f"{secret} must be required from the environment"
-    env = COMPOSE["services"]["superset"]["environment"]
-    for key in ("SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "DATABASE_URL"):
-        assert str(env[key]).startswith("${") or "${" in str(env[key])
+    env = COMPOSE["services"]["superset-init"]["environment"]
+    for key in ("SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "DATABASE_URL", "SPARKLIO_READER_PASSWORD"):
+        assert "${" in str(env[key])
+
+
+def test_only_the_postgres_service_holds_the_superuser():
+    """The image's POSTGRES_USER is a superuser: its password goes to postgres alone; the init
+    script makes the owner and metadata roles, and the web app holds only Superset's metadata."""
+    services = COMPOSE["services"]
+    for name in ("superset-init", "superset", "collector"):
+        text = str(services[name]["environment"])
+        assert "POSTGRES_PASSWORD" not in text and "postgres:${" not in text, name
+    assert "sparklio_owner" in services["collector"]["environment"]["DATABASE_URL"]
+    assert "DATABASE_URL" not in services["superset"]["environment"]  # charts read as the reader role
+    mounts = " ".join(services["postgres"]["volumes"])
+    assert "postgres-init-roles.sh:/docker-entrypoint-initdb.d/" in mounts
+    script = (ROOT / "scripts" / "postgres-init-roles.sh").read_text()
+    for role in ("sparklio_owner", "superset_metadata"):
+        assert f"create role {role} login" in script
+    assert "superuser" not in script.split("SQL")[1].replace("the superuser", "")
+
+
+def test_web_port_is_published_on_loopback_by_default():
+    ports = COMPOSE["services"]["superset"]["ports"]
+    assert ports == ["${SUPERSET_BIND:-127.0.0.1}:${SUPERSET_PORT:-8088}:8088"]
 
 
 def test_settings_the_compose_file_passes_are_read_by_the_bundle():
     read = (ROOT / "superset_config.py").read_text() + "".join(
-        p.read_text() for p in (ROOT / "sparklio_bi").glob("*.py"))
-    env = COMPOSE["services"]["superset"]["environment"]
+        p.read_text() for p in [*(ROOT / "sparklio_bi").glob("*.py"), *(ROOT / "scripts").glob("*.sh")])
+    env = {key for service in COMPOSE["services"].values() for key in service.get("environment") or {}
+           if service.get("build") == "."}
     for key in env:
         assert key in read, f"{key} is set by docker-compose.yml but nothing reads it"
 

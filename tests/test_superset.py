@@ -19,85 +19,12 @@ import pytest
 import requests
 import yaml
 
-from sparklio_bi import database, embedded_pg
-from tests.conftest import free_port
+from sparklio_bi import database
+from tests.conftest import ADMIN_PASSWORD, SCREENSHOTS, api_list, cli, csrf_header
 from tests.reference import CHARTS, compare, normalise
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"
-SCREENSHOTS = Path(os.environ.get("SPARKLIO_SCREENSHOTS", ROOT / "test-artifacts" / "screenshots"))
-ADMIN_PASSWORD = "test-admin-password"
-CLI = [sys.executable, "-m", "sparklio_bi.cli"]
-
-
-def cli(*args, check=True, timeout=900, env=None):
-    done = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout,
-                          env=env or os.environ)
-    if check and done.returncode != 0:
-        raise AssertionError(f"sparklio-bi {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return done
-
-
-@pytest.fixture(scope="module")
-def bootstrapped(settings):
-    """`sparklio-bi bootstrap --no-serve`, twice (the second must change nothing)."""
-    os.environ["SUPERSET_ADMIN_PASSWORD"] = ADMIN_PASSWORD
-    started = time.monotonic()
-    first = cli("bootstrap", "--no-serve", "--scale", "3")
-    first_seconds = time.monotonic() - started
-    started = time.monotonic()
-    second = cli("bootstrap", "--no-serve", "--scale", "3")
-    second_seconds = time.monotonic() - started
-    return {"first": first, "second": second, "first_seconds": first_seconds,
-            "second_seconds": second_seconds, "url": embedded_pg.server_url(settings)}
-
-
-@pytest.fixture(scope="module")
-def server(bootstrapped):
-    port = free_port()
-    log = open(SCREENSHOTS.parent / "superset-server.log", "wb") if _mkdirs() else None
-    proc = subprocess.Popen([*CLI, "serve", "--port", str(port), "--collect-interval", "5"],
-                            stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base}/health", timeout=5).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        assert proc.poll() is None, "sparklio-bi serve exited early; see test-artifacts/superset-server.log"
-        time.sleep(1)
-    else:
-        proc.terminate()
-        raise AssertionError("Superset did not answer /health within 120 s")
-    yield base
-    proc.terminate()
-    proc.wait(30)
-
-
-def _mkdirs() -> bool:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return True
-
-
-@pytest.fixture(scope="module")
-def api(server):
-    session = requests.Session()
-    token = session.post(f"{server}/api/v1/security/login", timeout=30, json={
-        "username": "admin", "password": ADMIN_PASSWORD, "provider": "db", "refresh": True}).json()
-    session.headers["Authorization"] = f"Bearer {token['access_token']}"
-    session.base = server
-    return session
-
-
-def api_list(api, kind: str) -> list[dict]:
-    query = "(page_size:100)"
-    result = api.get(f"{api.base}/api/v1/{kind}/?q={query}", timeout=30)
-    assert result.status_code == 200, result.text
-    return result.json()["result"]
-
-
 CHART_FILES = {  # spec key -> assets/charts/<file>.yaml
     "1.1": "Daily_workflow_runs", "1.2": "Workflow_status_distribution",
     "1.3": "Average_workflow_execution_time", "2.1": "Executions_per_agent",
@@ -159,16 +86,20 @@ VOLATILE = {"5.1", "5.3"}  # live server statistics: checked for rows, not numbe
 
 @pytest.mark.parametrize("chart", CHARTS, ids=lambda c: f"{c.key} {c.title}")
 def test_chart_data_api_matches_reference(api, bootstrapped, chart):
-    titles = chart_titles()
     ids = {c["slice_name"]: c["id"] for c in api_list(api, "chart")}
-    chart_id = ids[titles[chart.key]]
+    assert_chart_matches_reference(api, bootstrapped["url"], chart, ids[chart_titles()[chart.key]])
+
+
+def assert_chart_matches_reference(session, url: str, chart, chart_id: int, search_path: str = "public") -> None:
+    """The chart's data through the API, as `session`'s user, equals the reference SQL run on
+    `url` with `search_path` (a schema of brand-restricted tables, say)."""
     for attempt in range(3):
-        before = reference(bootstrapped["url"], chart.reference)
-        response = api.get(f"{api.base}/api/v1/chart/{chart_id}/data/?force=true", timeout=60)
+        before = reference(url, chart.reference, search_path)
+        response = session.get(f"{session.base}/api/v1/chart/{chart_id}/data/?force=true", timeout=60)
         assert response.status_code == 200, response.text[:500]
         actual = chart_rows(response.json())
         assert actual, f"chart {chart.key} returned no rows"
-        after = reference(bootstrapped["url"], chart.reference)
+        after = reference(url, chart.reference, search_path)
         if before == after:
             break  # the data did not move across a window's edge during the request
     if chart.key in VOLATILE:
@@ -183,7 +114,7 @@ def test_chart_data_api_matches_reference(api, bootstrapped, chart):
     if chart.key == "5.2":
         assert abs(actual[0][0] - before[0][0]) <= 0.01 * before[0][0]
     elif chart.key == "5.4":
-        with database.connect(bootstrapped["url"]) as conn, conn.cursor() as cur:
+        with database.connect(url) as conn, conn.cursor() as cur:
             actual = [(name, _pretty(cur, size)) for name, size in actual]
         compare(chart.kind, before, actual)
     else:
@@ -217,8 +148,9 @@ def _pretty(cur, size) -> str:
     return cur.fetchone()[0]
 
 
-def reference(url: str, sql: str) -> list[tuple]:
+def reference(url: str, sql: str, search_path: str = "public") -> list[tuple]:
     with database.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(f"set search_path = {search_path}")
         cur.execute(sql)
         return cur.fetchall()
 
@@ -295,9 +227,12 @@ def test_dashboard_renders_every_chart_in_chromium(api, browser, index):
 
 def test_zip_imports_with_superset_import_dashboards_on_a_fresh_superset(bootstrapped, make_database, tmp_path):
     bundle = tmp_path / "bundle.zip"
-    cli("assets", "zip", "-o", str(bundle))
+    zipped = cli("assets", "zip", "--with-password", "-o", str(bundle))  # this Superset has no database yet
+    assert "holds the password" in zipped.stderr
+    assert bundle.stat().st_mode & 0o777 == 0o600
     metadata = make_database("fresh_superset")
     env = dict(os.environ, SUPERSET_DATABASE_URL=metadata, SUPERSET_CONFIG_PATH=str(ROOT / "superset_config.py"),
+               SUPERSET_SECRET_KEY="a-fresh-superset-needs-its-own-long-secret-key",
                XDG_RUNTIME_DIR="/tmp")
     superset = str(Path(sys.executable).parent / "superset")
     for args in (["db", "upgrade"], ["init"],
@@ -375,10 +310,6 @@ def test_broken_bundle_fails_validate_and_import_and_changes_nothing(bootstrappe
     assert imported.returncode == 1
     assert imported.stderr.strip().splitlines()[-1].startswith("Error: ")
     assert metadata_fingerprint(metadata) == before
-
-
-def csrf_header(api) -> dict:
-    return {"X-CSRFToken": api.get(f"{api.base}/api/v1/security/csrf_token/", timeout=30).json()["result"]}
 
 
 def test_sql_lab_queries_the_analytics_views(api, bootstrapped):
