@@ -485,9 +485,22 @@ def _chart_configuration(configuration: dict, ids: dict, remap) -> dict:
 _NORMALISERS = {"databases": _database, "datasets": _dataset, "charts": _chart, "dashboards": _dashboard}
 
 
+# The files a bundle owns, in Superset's layout: export replaces these and nothing else.
+OWNED_PATTERNS = (METADATA, "databases/*.yaml", "datasets/*/*.yaml", "charts/*.yaml", "dashboards/*.yaml")
+
+
+def owned_files(assets_dir: Path) -> list[Path]:
+    """The bundle's own files under assets_dir (other files and folders are the user's)."""
+    return sorted({path for pattern in OWNED_PATTERNS for path in assets_dir.glob(pattern) if path.is_file()})
+
+
 def _write(assets_dir: Path, files: dict[str, str]) -> list[Path]:
-    """Write the files; remove YAML files of objects that are no longer exported."""
-    for old in assets_dir.rglob("*.yaml") if assets_dir.exists() else []:
+    """Write the files; remove the bundle's own files of objects no longer exported. A folder that
+    is neither a bundle (metadata.yaml) nor empty is refused; no folder is ever removed."""
+    if assets_dir.exists() and not (assets_dir / METADATA).is_file() and any(assets_dir.iterdir()):
+        raise AssetsError(f"{assets_dir} is not a bundle (no {METADATA}) and not empty: "
+                          "export into the bundle's folder or an empty one")
+    for old in owned_files(assets_dir) if assets_dir.exists() else []:
         if old.relative_to(assets_dir).as_posix() not in files:
             old.unlink()
     written = []
@@ -497,9 +510,6 @@ def _write(assets_dir: Path, files: dict[str, str]) -> list[Path]:
         if not path.exists() or path.read_text() != text:
             path.write_text(text)
         written.append(path)
-    for folder in sorted(assets_dir.rglob("*"), reverse=True):
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
     return written
 
 

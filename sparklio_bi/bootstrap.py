@@ -27,6 +27,9 @@ def data_layer(settings: config.Settings, step: Callable[[str], None], seed_job:
     if demo:
         created = migrate.apply_source_ddl(url, settings)
         step("    reference DDL applied" if created else "    present, left as they are")
+        if settings.embedded and not created:  # the embedded server is the bundle's own (older installs lack the mark)
+            with database.connect(url) as conn, conn.cursor() as cur:
+                migrate.mark_demo(cur, settings)
     else:
         step("    the application's own (not demo mode: never created or changed)")
 

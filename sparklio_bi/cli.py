@@ -148,14 +148,15 @@ def db_upgrade(revision: str) -> None:
 
 @db.command("downgrade")
 @click.argument("revision", default="-1")
+@click.option("--drop-data", is_flag=True, help="Allow a step that deletes collected data (system samples).")
 @expected_failures
-def db_downgrade(revision: str) -> None:
+def db_downgrade(revision: str, drop_data: bool) -> None:
     """Migrate the analytics views down to REVISION (default: one step back; `base` drops all).
 
     Example: sparklio-bi db downgrade 0003
     """
     url = database.analytics_url(settings())
-    migrate.downgrade(url, revision)
+    migrate.downgrade(url, revision, drop_data)
     click.echo(f"analytics views at {migrate.current(url) or 'base'}")
 
 
@@ -190,8 +191,10 @@ def db_history() -> None:
               help="Random seed: the same seed gives the same data (relative to now).")
 @click.option("--apply-ddl/--no-apply-ddl", default=True, show_default=True,
               help="Create the source tables first when the database has none.")
+@click.option("--replace-application-data", is_flag=True,
+              help="Seed even tables sparklio-bi did not create: DELETES THEIR ROWS (never on Sparklio's own database).")
 @expected_failures
-def seed(scale: float, seed_value: int, apply_ddl: bool) -> None:
+def seed(scale: float, seed_value: int, apply_ddl: bool, replace_application_data: bool) -> None:
     """Replace the source tables' rows with realistic demo data of the last 90 days.
 
     Example: sparklio-bi seed --scale 100 --seed 7
@@ -202,11 +205,11 @@ def seed(scale: float, seed_value: int, apply_ddl: bool) -> None:
     url = database.analytics_url(settings())
     if apply_ddl:
         migrate.apply_source_ddl(url)
-    counts = seed_with_progress(url, scale, seed_value)
+    counts = seed_with_progress(url, scale, seed_value, replace_application_data)
     click.echo(", ".join(f"{table} {n:,}" for table, n in counts.items()))
 
 
-def seed_with_progress(url: str, scale: float, seed_value: int) -> dict[str, int]:
+def seed_with_progress(url: str, scale: float, seed_value: int, replace_application_data: bool = False) -> dict[str, int]:
     """Seed, showing one progress bar over every table's rows (the seeder interleaves tables)."""
     from . import seed as seeding
 
@@ -219,7 +222,8 @@ def seed_with_progress(url: str, scale: float, seed_value: int) -> dict[str, int
             bar.update(done - written.get(table, 0), table)
             written[table] = done
 
-        return seeding.seed(url, scale, seed_value, progress=progress)
+        return seeding.seed(url, scale, seed_value, progress=progress,
+                            replace_application_data=replace_application_data)
 
 
 @main.command()

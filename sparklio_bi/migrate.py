@@ -45,7 +45,7 @@ def _check_revision(cfg: Config, revision: str) -> None:
 def _run(fn, url: str, *args) -> None:
     try:
         fn(*args)
-    except (CommandError, psycopg2.Error) as exc:
+    except (CommandError, psycopg2.Error, RuntimeError) as exc:
         raise MigrationError(str(exc).strip().splitlines()[0]) from None
     except Exception as exc:  # sqlalchemy wraps driver errors
         orig = getattr(exc, "orig", None)
@@ -68,9 +68,11 @@ def upgrade(url: str, revision: str = "head", settings: config.Settings | None =
     _run(command.upgrade, url, cfg, revision)
 
 
-def downgrade(url: str, revision: str = "-1") -> None:
-    """Migrate the views down to `revision` (default: one step), in one transaction."""
+def downgrade(url: str, revision: str = "-1", drop_data: bool = False) -> None:
+    """Migrate the views down to `revision` (default: one step), in one transaction; a step that
+    would destroy collected data refuses unless `drop_data`."""
     cfg = alembic_config(url)
+    cfg.attributes["drop_data"] = drop_data
     _check_revision(cfg, revision)
     with database.connect(url):  # fail fast, with one line, when the server is unreachable
         pass
@@ -112,4 +114,22 @@ def apply_source_ddl(url: str, settings: config.Settings | None = None) -> bool:
     with database.connect(url) as conn, conn.cursor() as cur:
         cur.execute(f"create schema if not exists {settings.source_schema}")
         cur.execute(views.render(views.SOURCE_DDL, settings))
+        mark_demo(cur, settings)
     return True
+
+
+# Set on the source tables the bundle created itself: only those may be replaced by demo data.
+DEMO_MARKER = "sparklio-bi demo data (reference DDL): `sparklio-bi seed` may replace these rows"
+
+
+def mark_demo(cur, settings: config.Settings) -> None:
+    """Mark the source tables as the bundle's own demo tables."""
+    cur.execute(f"comment on table {settings.source_schema}.agent_logs is %s", (DEMO_MARKER,))
+
+
+def is_demo(url: str, settings: config.Settings) -> bool:
+    """True when the source tables carry the bundle's demo marker."""
+    with database.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("select obj_description(to_regclass(%s), 'pg_class')", (f"{settings.source_schema}.agent_logs",))
+        row = cur.fetchone()
+    return bool(row) and row[0] == DEMO_MARKER

@@ -25,3 +25,12 @@ def drop_view(view: str) -> None:
 def run_bundle_sql(name: str) -> None:
     """Run a bundle-owned DDL file from sql/bundle/ (tables the bundle itself owns)."""
     op.execute(views.render(views.BUNDLE_DIR / f"{name}.sql", config.load()))
+
+
+def drop_data_allowed() -> bool:
+    """Whether this run may destroy collected data: `db downgrade --drop-data`, or alembic's
+    `-x drop_data=true`."""
+    from alembic import context
+
+    return bool(context.config.attributes.get("drop_data")) or \
+        context.get_x_argument(as_dictionary=True).get("drop_data", "").lower() == "true"

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 import numpy as np
+from sqlalchemy.engine import make_url
 
 from . import config, database
 
@@ -140,11 +141,24 @@ def sizes(scale: float) -> Sizes:
                  int(12 + 8 * math.log2(1 + scale)))
 
 
+class NotDemoData(ValueError):
+    """The source tables are not the bundle's demo tables: seeding would destroy real rows."""
+
+
 def seed(url: str, scale: float, seed: int = 42, now: datetime | None = None,
-         settings: config.Settings | None = None, progress: Progress | None = None) -> dict[str, int]:
-    """Replace the source tables' rows with demo data of the 90 days before `now`; rows per table."""
+         settings: config.Settings | None = None, progress: Progress | None = None,
+         replace_application_data: bool = False) -> dict[str, int]:
+    """Replace the source tables' rows with demo data of the 90 days before `now`; rows per table.
+    Only tables the bundle created (marked by `migrate.apply_source_ddl`) unless told otherwise."""
     size = sizes(scale)
     settings = settings or config.load()
+    from . import migrate
+
+    if not replace_application_data and not migrate.is_demo(url, settings):
+        safe = make_url(url).render_as_string(hide_password=True)
+        raise NotDemoData(f"{safe}: the source tables were not created by sparklio-bi (no demo marker on "
+                          f"{settings.source_schema}.agent_logs); seeding would delete their rows. Point "
+                          "DATABASE_URL at a demo database, or pass --replace-application-data")
     now = now or datetime.now(timezone.utc)
     if now.tzinfo is None:
         now = now.replace(tzinfo=timezone.utc)

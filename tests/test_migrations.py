@@ -1,11 +1,13 @@
 """Alembic migrations of the views, up and down on a seeded database (real PostgreSQL)."""
 import os
+import subprocess
 
+import psycopg2
 import pytest
 from alembic.script import ScriptDirectory
 
-from sparklio_bi import database, migrate, views
-from tests.conftest import seed_database
+from sparklio_bi import database, migrate, privileges, views
+from tests.conftest import CLI, seed_database
 
 SOURCE_CHECKSUM = """
 select '{table}', count(*), md5(coalesce(string_agg(t::text, '|' order by t.id), ''))
@@ -93,3 +95,59 @@ def test_every_view_file_states_its_grain():
         for version in versions:
             text = views.view_file(view, version).read_text()
             assert "-- grain: one row" in text, f"{view} v{version} does not state its grain"
+
+
+def readable_views(url: str, reader: str) -> dict[str, bool]:
+    """Each analytics view -> whether the reader role may select from it."""
+    with database.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("select viewname from pg_views where schemaname = 'analytics' order by 1")
+        names = [row[0] for row in cur.fetchall()]
+    out = {}
+    for name in names:
+        try:
+            with database.connect(reader) as conn, conn.cursor() as cur:
+                cur.execute(f"select 1 from analytics.{name} limit 1")
+            out[name] = True
+        except psycopg2.Error:
+            out[name] = False
+    return out
+
+
+def test_the_reader_role_is_granted_every_view_again_after_each_view_change(fresh_seeded, settings):
+    """0005 grants what exists, every later view version is granted when created, and going
+    below 0005 takes the grants away."""
+    migrate.upgrade(fresh_seeded, "head")
+    reader = privileges.ensure_login(fresh_seeded, settings)
+    assert all(readable_views(fresh_seeded, reader).values())
+    migrate.downgrade(fresh_seeded, "0005")  # slow_queries back to v1: recreated, so granted again
+    assert all(readable_views(fresh_seeded, reader).values())
+    migrate.downgrade(fresh_seeded, "0004")
+    assert not any(readable_views(fresh_seeded, reader).values())
+    migrate.upgrade(fresh_seeded, "head")
+    assert all(readable_views(fresh_seeded, reader).values())
+
+
+def test_downgrade_that_would_drop_collected_samples_refuses_without_drop_data(make_database):
+    url = make_database("samples")
+    seed_database(url, scale=0.2)
+    from sparklio_bi import collect
+
+    collect.collect_once(url)
+    with database.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("select count(*) from analytics.system_samples")
+        samples = cur.fetchone()[0]
+    assert samples > 0
+    env = dict(os.environ, DATABASE_URL=url)
+    done = subprocess.run([*CLI, "db", "downgrade", "0002"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"Error: downgrading below 0003 drops analytics.system_samples and its {samples} collected samples: "
+        "pass --drop-data (alembic: -x drop_data=true) to do it anyway"]
+    assert migrate.current(url) == migrate.head()  # one transaction: nothing was undone
+    with database.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("select count(*) from analytics.system_samples")
+        assert cur.fetchone()[0] == samples
+    done = subprocess.run([*CLI, "db", "downgrade", "0002", "--drop-data"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert migrate.current(url) == "0002"

@@ -18,7 +18,8 @@ from sparklio_bi import config, database, privileges
 from tests.conftest import (ADMIN_PASSWORD, CLI, READER_STATEMENT_TIMEOUT, SQL_MAX_ROW, api_list, cli,
                             form_login, start_server)
 from tests.reference import CHARTS
-from tests.test_superset import ASSETS, CHART_FILES, assert_chart_matches_reference, chart_titles, csrf_header
+from tests.test_superset import (ASSETS, CHART_FILES, assert_chart_matches_reference, assert_dashboard_renders,
+                                 chart_titles, csrf_header, open_browser)
 
 ROOT = Path(__file__).resolve().parent.parent
 PEOPLE = {"viewer": ("vera", "vera-password-1"), "analyst": ("anna", "anna-password-1")}
@@ -271,6 +272,18 @@ def test_brand_filter_reaches_the_brands_chart(brand, bootstrapped):
         cur.execute("select name from public.brands where id = %s", (brand_id,))
         name = cur.fetchone()[0]
     assert [row["brand_name"] for row in payload["result"][0]["data"]] == [name]
+
+
+@pytest.mark.parametrize("title", ["Agent Performance", "Brand Usage"])
+def test_a_brand_viewer_sees_the_dashboard_drawn_in_chromium(brand, server, title):
+    """What the brand's person sees, in a real browser: every chart drawn, no error."""
+    brand_id, session, _ = brand
+    dashboard = next(d for d in api_list(session, "dashboard") if d["dashboard_title"] == title)
+    driver = open_browser(server, *BRAND_USER, profile="chromium-profile-brand")
+    try:
+        assert_dashboard_renders(driver, session, dashboard, screenshot_suffix=f"-as-brand-{brand_id}")
+    finally:
+        driver.quit()
 
 
 def test_unknown_brand_is_refused_with_one_line():

@@ -20,7 +20,7 @@ import requests
 import yaml
 
 from sparklio_bi import database
-from tests.conftest import ADMIN_PASSWORD, SCREENSHOTS, api_list, cli, csrf_header
+from tests.conftest import ADMIN_PASSWORD, SCREENSHOTS, api_list, cli, csrf_header, form_login
 from tests.reference import CHARTS, compare, normalise
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -161,8 +161,8 @@ ERROR_TEXTS = ("Unexpected error", "No results were returned", "Error:", "Data e
                "An error occurred", "is not a valid", "Not found")
 
 
-@pytest.fixture(scope="module")
-def browser(server):
+def open_browser(server: str, username: str, password: str, profile: str = "chromium-profile"):
+    """Headless Debian Chromium holding `username`'s session (logged in through the form)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -173,17 +173,18 @@ def browser(server):
     options.binary_location = chromium
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1600,2400", f"--user-data-dir={SCREENSHOTS.parent / 'chromium-profile'}"):
+                 "--window-size=1600,2400", f"--user-data-dir={SCREENSHOTS.parent / profile}"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    session = requests.Session()
-    page = session.get(f"{server}/login/", timeout=30).text
-    csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"|"csrf_token":\s*"([^"]+)"', page)
-    token = next(g for g in csrf.groups() if g)
-    session.post(f"{server}/login/", data={"username": "admin", "password": ADMIN_PASSWORD,
-                                           "csrf_token": token}, timeout=30)
+    session = form_login(server, username, password)
     driver.get(f"{server}/health")
     driver.add_cookie({"name": "session", "value": session.cookies["session"], "path": "/"})
+    return driver
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    driver = open_browser(server, "admin", ADMIN_PASSWORD)
     yield driver
     driver.quit()
 
@@ -206,16 +207,20 @@ def wait_for_charts(driver, expected: int, timeout: float = 90) -> None:
 
 @pytest.mark.parametrize("index", range(8))
 def test_dashboard_renders_every_chart_in_chromium(api, browser, index):
+    dashboards = sorted(api_list(api, "dashboard"), key=lambda d: d["dashboard_title"])
+    assert_dashboard_renders(browser, api, dashboards[index])
+
+
+def assert_dashboard_renders(browser, api, dashboard: dict, screenshot_suffix: str = "") -> None:
+    """Every chart of the dashboard drawn in the browser, no error shown; a screenshot kept."""
     from selenium.webdriver.common.by import By
 
-    dashboards = sorted(api_list(api, "dashboard"), key=lambda d: d["dashboard_title"])
-    dashboard = dashboards[index]
     charts = api.get(f"{api.base}/api/v1/dashboard/{dashboard['id']}/charts", timeout=30).json()["result"]
     browser.get(f"{api.base}/superset/dashboard/{dashboard['id']}/")
     wait_for_charts(browser, len(charts))
     time.sleep(2)  # let animations settle for the screenshot
     name = re.sub(r"[^a-z0-9]+", "-", dashboard["dashboard_title"].lower()).strip("-")
-    browser.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+    browser.save_screenshot(str(SCREENSHOTS / f"{name}{screenshot_suffix}.png"))
     alerts = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "[role='alert'], .ant-alert-error")]
     assert not [a for a in alerts if a.strip()], f"{dashboard['dashboard_title']}: {alerts}"
     body = browser.find_element(By.TAG_NAME, "body").text

@@ -15,18 +15,25 @@ print(json.dumps({"secret": c.SECRET_KEY, "meta": c.SQLALCHEMY_DATABASE_URI, "po
 """
 
 
-def load(tmp_path, **env):
-    base = {"PATH": "/usr/bin:/bin", "SPARKLIO_DATA_DIR": str(tmp_path / "data"),
-            "SUPERSET_DATABASE_URL": "postgresql://u:p@db.example:5432/meta"}
-    done = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env={**base, **env},
+KEY = "k" * 40  # long enough outside demo mode
+
+
+def run(tmp_path, **env):
+    base = {"PATH": "/usr/bin:/bin", "SPARKLIO_DATA_DIR": str(tmp_path / "data"), "SPARKLIO_PG_PASSWORD": "p"}
+    return subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env={**base, **env},
                           capture_output=True, text=True, timeout=60)
+
+
+def load(tmp_path, **env):
+    done = run(tmp_path, **env)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def test_defaults_are_safe_and_in_process(tmp_path):
+    """Demo mode (the embedded server): a secret key is generated once and kept 0600."""
     config = load(tmp_path)
-    assert config["meta"] == "postgresql+psycopg2://u:p@db.example:5432/meta"
+    assert config["meta"] == "postgresql+psycopg2://postgres:p@127.0.0.1:5433/superset"
     assert config["data"]["CACHE_TYPE"] == "SimpleCache" and config["data"]["CACHE_DEFAULT_TIMEOUT"] == 60
     assert not config["celery"]
     assert (config["start"], config["end"]) == ("now", "now")
@@ -37,12 +44,21 @@ def test_defaults_are_safe_and_in_process(tmp_path):
 
 
 def test_environment_overrides(tmp_path):
-    config = load(tmp_path, SUPERSET_SECRET_KEY="from-env", REDIS_URL="redis://cache:6379/1",
-                  SUPERSET_PORT="9000", SUPERSET_DATA_CACHE_TIMEOUT="5")
-    assert config["secret"] == "from-env"
+    config = load(tmp_path, SUPERSET_SECRET_KEY=KEY, REDIS_URL="redis://cache:6379/1",
+                  SUPERSET_PORT="9000", SUPERSET_DATA_CACHE_TIMEOUT="5",
+                  SUPERSET_DATABASE_URL="postgresql://u:p@db.example:5432/meta")
+    assert config["secret"] == KEY
+    assert config["meta"] == "postgresql+psycopg2://u:p@db.example:5432/meta"
     assert not (tmp_path / "data" / "superset-secret-key").exists()
     assert config["port"] == 9000
     for cache in (config["data"], config["cache"]):
         assert cache["CACHE_TYPE"] == "RedisCache" and cache["CACHE_REDIS_URL"] == "redis://cache:6379/1"
     assert config["data"]["CACHE_DEFAULT_TIMEOUT"] == 5
     assert config["celery"]
+
+
+def test_outside_demo_mode_no_key_is_generated(tmp_path):
+    done = run(tmp_path, SUPERSET_DATABASE_URL="postgresql://u:p@db.example:5432/meta")
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith("Error: SUPERSET_SECRET_KEY is not set")
+    assert not (tmp_path / "data" / "superset-secret-key").exists()

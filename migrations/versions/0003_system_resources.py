@@ -7,7 +7,7 @@ Create Date: 2026-11-21
 from alembic import op
 
 from sparklio_bi import config
-from sparklio_bi.migration_ops import create_view, drop_view, run_bundle_sql
+from sparklio_bi.migration_ops import create_view, drop_data_allowed, drop_view, run_bundle_sql
 
 revision = "0003"
 down_revision = "0002"
@@ -27,6 +27,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    table = f"{config.load().analytics_schema}.system_samples"
+    samples = op.get_bind().exec_driver_sql(f"select count(*) from {table}").scalar()
+    if samples and not drop_data_allowed():
+        raise RuntimeError(f"downgrading below 0003 drops {table} and its {samples} collected samples: "
+                           "pass --drop-data (alembic: -x drop_data=true) to do it anyway")
     for view in reversed(VIEWS):
         drop_view(view)
-    op.execute(f"drop table {config.load().analytics_schema}.system_samples")
+    op.execute(f"drop table {table}")
