@@ -7,7 +7,7 @@ import secrets
 from pathlib import Path
 
 from sparklio_bi import config as bundle_config
-from sparklio_bi import database
+from sparklio_bi import database, secret_key
 
 _settings = bundle_config.load()
 
@@ -26,14 +26,31 @@ def _demo_secret_key() -> str:
     return path.read_text().strip()
 
 
-_problem = bundle_config.secret_key_problem()
-if _problem:  # one line and no traceback, whatever starts Superset (gunicorn, superset CLI)
-    raise SystemExit(f"Error: {_problem}")
-SECRET_KEY = os.environ.get("SUPERSET_SECRET_KEY") or _demo_secret_key()
-
 # Superset's metadata lives in PostgreSQL: a `superset` database beside the analytics one.
 SQLALCHEMY_DATABASE_URI = database.superset_metadata_url(_settings, start=False)
 SQLALCHEMY_TRACK_MODIFICATIONS = False
+
+
+def _secret_key_problem() -> str | None:
+    """A weak key, or one that does not decrypt the metadata's stored passwords (a lost key file
+    would otherwise be replaced silently and break every chart). Skipped while rotating
+    (PREVIOUS_SECRET_KEY) and during `sparklio-bi recover-secret-key`."""
+    weak = bundle_config.secret_key_problem()
+    if weak or os.environ.get("PREVIOUS_SECRET_KEY") or os.environ.get("SPARKLIO_SECRET_KEY_RECOVERY"):
+        return weak
+    key_file = _settings.data_dir / "superset-secret-key"
+    if os.environ.get("SUPERSET_SECRET_KEY"):
+        return secret_key.problem(SQLALCHEMY_DATABASE_URI, os.environ["SUPERSET_SECRET_KEY"], "SUPERSET_SECRET_KEY")
+    current = key_file.read_text().strip() if key_file.exists() else None
+    return secret_key.problem(SQLALCHEMY_DATABASE_URI, current, str(key_file))
+
+
+_problem = _secret_key_problem()
+if _problem:  # one line and no traceback, whatever starts Superset (gunicorn, superset CLI)
+    raise SystemExit(f"Error: {_problem}")
+SECRET_KEY = os.environ.get("SUPERSET_SECRET_KEY") or _demo_secret_key()
+if os.environ.get("PREVIOUS_SECRET_KEY"):  # `superset re-encrypt-secrets` reads it
+    PREVIOUS_SECRET_KEY = os.environ["PREVIOUS_SECRET_KEY"]
 
 SUPERSET_WEBSERVER_PORT = int(_env("SUPERSET_PORT", "8088"))
 ROW_LIMIT = int(_env("SUPERSET_ROW_LIMIT", "50000"))

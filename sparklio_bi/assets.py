@@ -272,15 +272,19 @@ def _schema_worker() -> None:
 
 # --- import -------------------------------------------------------------------------------
 
-def import_bundle(assets_dir: Path, database_uri: str, username: str | None = None) -> dict[str, int]:
-    """Import (overwrite) every object with Superset's ImportAssetsCommand, in one transaction;
-    returns how many objects of each kind. Raises AssetsError and imports nothing if invalid."""
+def import_bundle(assets_dir: Path, database_uri: str, username: str | None = None,
+                  kinds: tuple[str, ...] = ASSET_DIRECTORIES) -> dict[str, int]:
+    """Import (overwrite) every object of `kinds` with Superset's ImportAssetsCommand, in one
+    transaction; returns how many objects of each kind. Raises AssetsError and imports nothing
+    if invalid."""
     with _superset(username):
         problems = validate(assets_dir)
         if problems:
             raise AssetsError(f"{len(problems)} problem(s), nothing imported:\n" + "\n".join(problems),
                               problems)
-        contents = _for_import(read_bundle(assets_dir), database_uri, "assets")
+        texts = {rel: text for rel, text in read_bundle(assets_dir).items()
+                 if rel == METADATA or rel.split("/")[0] in kinds}
+        contents = _for_import(texts, database_uri, "assets")
         _import_contents(contents)
     return {kind: sum(rel.startswith(kind + "/") for rel in contents) for kind in ASSET_DIRECTORIES}
 

@@ -35,6 +35,8 @@ def data_layer(settings: config.Settings, step: Callable[[str], None], seed_job:
 
     step(f"3/7 analytics views: migrating to {migrate.head()}")
     migrate.upgrade(url, "head", settings)
+    for line in migrate.repair_views(url, settings):
+        step(f"    repaired {line}")
     reader_url = privileges.ensure_login(url, settings)
     step(f"    Superset reads as {settings.reader_role} (read-only, statement_timeout "
          f"{settings.reader_statement_timeout})")
@@ -71,10 +73,13 @@ def superset_layer(settings: config.Settings, step: Callable[[str], None], url: 
 
         username, password, generated = superset_setup.admin_credentials(settings)
         step("6/7 admin user")
+        where = f" (kept in {superset_setup.admin_password_file(settings)})" if generated else ""
         if superset_setup.ensure_admin(username, password):
             shown = f"password {password}" if generated else "password from SUPERSET_ADMIN_PASSWORD"
-            where = f" (kept in {superset_setup.admin_password_file(settings)})" if generated else ""
             step(f"    created {username!r}, {shown}{where}")
+        elif generated:  # the kept password file was lost: the new one must be the one that works
+            superset_setup.reset_admin_password(username, password)
+            step(f"    {username!r} exists but its password file was missing: password reset to {password}{where}")
         else:
             step(f"    {username!r} exists, unchanged")
 

@@ -141,8 +141,11 @@ def db_upgrade(revision: str) -> None:
 
     Example: sparklio-bi db upgrade head
     """
-    url = database.analytics_url(settings())
-    migrate.upgrade(url, revision)
+    s = settings()
+    url = database.analytics_url(s)
+    migrate.upgrade(url, revision, s)
+    for line in migrate.repair_views(url, s):
+        click.echo(f"repaired {line}")
     click.echo(f"analytics views at {migrate.current(url) or 'base'}")
 
 
@@ -205,6 +208,7 @@ def seed(scale: float, seed_value: int, apply_ddl: bool, replace_application_dat
     url = database.analytics_url(settings())
     if apply_ddl:
         migrate.apply_source_ddl(url)
+    seeding.check_replaceable(url, settings(), replace_application_data)  # before the progress bar shows
     counts = seed_with_progress(url, scale, seed_value, replace_application_data)
     click.echo(", ".join(f"{table} {n:,}" for table, n in counts.items()))
 
@@ -424,11 +428,31 @@ def bootstrap(scale: float, seed_value: int, reseed: bool, demo: bool | None, se
     steps.check_secrets()
     started = time.monotonic()
     demo = s.embedded if demo is None else demo
-    url = steps.data_layer(s, step, lambda u: seed_with_progress(u, scale, seed_value), reseed, demo)
-    steps.superset_layer(s, step, url)
+    with embedded_pg.data_dir_lock(s, "bootstrap", wait=False):
+        url = steps.data_layer(s, step, lambda u: seed_with_progress(u, scale, seed_value), reseed, demo)
+        steps.superset_layer(s, step, url)
     step(f"ready in {time.monotonic() - started:.0f}s")
     if serve:
         _serve(host, port, workers=2, collect_interval=60)
+
+
+@main.command("recover-secret-key")
+@expected_failures
+def recover_secret_key() -> None:
+    """After Superset's secret key was lost: use a new one (SUPERSET_SECRET_KEY, else a new
+    .data/superset-secret-key; the old file is kept aside) and re-inject the bundle's database
+    password with it. Other databases added by hand need their passwords entered again.
+
+    Example: sparklio-bi recover-secret-key
+    """
+    from . import superset_setup
+
+    s = settings()
+    done, still_broken = superset_setup.recover_secret_key(s, privileges.reader_url(database.analytics_url(s), s))
+    click.echo(done)
+    if still_broken:
+        click.echo(f"still encrypted with the lost key: {', '.join(still_broken)}: edit each in Superset "
+                   "(Settings > Database Connections) and enter its password again", err=True)
 
 
 @main.command()
@@ -449,6 +473,10 @@ def _serve(host: str, port: int, workers: int, collect_interval: float) -> None:
     from . import superset_setup
 
     s = settings()
+    if not 1 <= port <= 65535:
+        raise click.ClickException(f"--port {port} is not a port number (1-65535)")
+    if embedded_pg.port_taken(port, host):
+        raise click.ClickException(f"port {port} on {host} is taken by another program: stop it or pass --port")
     if not s.superset_database_url:
         database.analytics_url(s)  # starts the embedded server (Superset's metadata) if it is down
     collector = None
@@ -456,16 +484,19 @@ def _serve(host: str, port: int, workers: int, collect_interval: float) -> None:
         collector = subprocess.Popen([sys.executable, "-m", "sparklio_bi.cli", "collect", "--interval",
                                       str(collect_interval)], stdout=subprocess.DEVNULL)
     step(f"Superset on http://{host}:{port}/ (Ctrl-C to stop)")
-    server = superset_setup.start_server(host, port, workers)
+    server = superset_setup.start_server(host, port, workers, s.data_dir)
     signal.signal(signal.SIGTERM, _interrupt)  # stop the children on `kill` as on Ctrl-C
     try:
-        server.wait()
+        code = server.wait()
     except KeyboardInterrupt:
         server.terminate()
         server.wait()
+        code = 0
     finally:
         if collector:
             collector.terminate()
+    if code:
+        raise click.ClickException(f"Superset (gunicorn) stopped with status {code}: see its output above")
 
 
 def _interrupt(signum, frame) -> None:

@@ -7,6 +7,8 @@ bundle uses the wheel's binaries and runs `initdb` / `pg_ctl` itself.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import platform
 import pwd
@@ -17,6 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import warnings
 
@@ -153,7 +156,26 @@ def _postmaster_pid(settings: Settings) -> tuple[int, int] | None:
         return None
     except PermissionError:
         pass
+    if not _is_postmaster(pid):
+        return None  # a stale file: the PID now belongs to another program
     return pid, port
+
+
+def _is_postmaster(pid: int) -> bool:
+    """Whether `pid` is a PostgreSQL server (as pg_ctl asks: is it still that process?)."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+    except OSError:
+        return True  # no /proc to ask: trust the live PID
+    return Path(command.decode(errors="replace")).name in ("postgres", "postmaster")
+
+
+def _remove_stale_pid_file(settings: Settings) -> None:
+    """A postmaster.pid naming a live process that is not PostgreSQL makes the server refuse to
+    start; the data dir is ours and no server runs on it, so the file goes."""
+    pidfile = settings.pg_dir / "postmaster.pid"
+    if pidfile.exists() and _postmaster_pid(settings) is None:
+        pidfile.unlink()
 
 
 def status(settings: Settings) -> Status:
@@ -164,11 +186,12 @@ def status(settings: Settings) -> Status:
     return Status(True, found[0], found[1], settings.pg_dir)
 
 
-def _port_taken(port: int) -> bool:
+def port_taken(port: int, host: str = HOST) -> bool:
+    """True when another program listens on host:port (or may not be bound there)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((HOST, port))
+            sock.bind((host, port))
         except OSError:
             return True
     return False
@@ -191,8 +214,33 @@ def _ensure_databases(settings: Settings, extra: tuple[str, ...]) -> None:
     app.close()
 
 
+@contextlib.contextmanager
+def data_dir_lock(settings: Settings, name: str, wait: bool = True) -> Iterator[None]:
+    """An exclusive lock on the data dir (`<name>.lock`): a second process waits for the first
+    (or, with wait=False, fails with one line)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.data_dir / f".{name}.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            handle.seek(0)
+            raise EmbeddedPgError(f"another sparklio-bi {name} is running on {settings.data_dir} "
+                                  f"(pid {handle.read().strip() or '?'}): wait for it to finish") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+
+
 def start(settings: Settings, extra_databases: tuple[str, ...] = ("superset",)) -> Status:
-    """Start the embedded server (initialising it on first use); a running one is left alone."""
+    """Start the embedded server (initialising it on first use); a running one is left alone.
+    Two starts at once on one data dir: the second waits, then finds the server running."""
+    with data_dir_lock(settings, "start"):
+        return _start(settings, extra_databases)
+
+
+def _start(settings: Settings, extra_databases: tuple[str, ...]) -> Status:
     user = _run_as()
     if user:
         _ensure_system_user(user)
@@ -203,16 +251,18 @@ def start(settings: Settings, extra_databases: tuple[str, ...] = ("superset",)) 
                                   f"not SPARKLIO_PG_PORT={settings.pg_port}: run `sparklio-bi db stop` first")
         _ensure_databases(settings, extra_databases)
         return current
-    if _port_taken(settings.pg_port):
+    if port_taken(settings.pg_port):
         raise EmbeddedPgError(f"port {settings.pg_port} on {HOST} is taken by another program: "
                               f"stop it or set SPARKLIO_PG_PORT to a free port")
     if not (settings.pg_dir / "PG_VERSION").exists():
         _initdb(settings, user)
     elif user:
         _grant_traverse(settings.pg_dir)
+    _remove_stale_pid_file(settings)
     log = settings.data_dir / "pg.log"
+    log.touch(mode=0o600)
+    log.chmod(0o600)  # it logs failed statements verbatim
     if user:
-        log.touch()
         os.chown(log, pwd.getpwnam(user).pw_uid, -1)
     options = " ".join([f"-p {settings.pg_port}", f"-c listen_addresses={HOST}", *SERVER_OPTIONS])
     done = _pg("pg_ctl", "-D", str(settings.pg_dir), "-l", str(log), "-o", options, "-w", "-t", "60",

@@ -79,6 +79,49 @@ def downgrade(url: str, revision: str = "-1", drop_data: bool = False) -> None:
     _run(command.downgrade, url, cfg, revision)
 
 
+def head_versions() -> dict[str, int]:
+    """Each view and the version head holds: its newest file."""
+    return {view: versions[-1] for view, versions in views.all_versions().items()}
+
+
+def repair_views(url: str, settings: config.Settings) -> list[str]:
+    """At head, every view must exist and equal its file: a view dropped or edited behind the
+    bundle's back is recreated from its file (and granted to the reader), in one transaction.
+    Returns one line per view repaired."""
+    if current(url) != head():
+        return []
+    repaired = []
+    with database.connect(url) as conn, conn.cursor() as cur:
+        for view, version in sorted(head_versions().items()):
+            problem = _view_drift(cur, settings, view, version)
+            if problem:
+                cur.execute(views.drop_view_sql(view, settings))
+                cur.execute(views.create_view_sql(view, version, settings))
+                cur.execute("select 1 from pg_roles where rolname = %s", (settings.reader_role,))
+                if cur.fetchone():
+                    cur.execute(f"grant select on {settings.analytics_schema}.{view} to {settings.reader_role}")
+                repaired.append(f"{settings.analytics_schema}.{view} {problem}: recreated from "
+                                f"{views.view_file(view, version).relative_to(config.PROJECT_ROOT)}")
+    return repaired
+
+
+def _view_drift(cur, settings: config.Settings, view: str, version: int) -> str | None:
+    """Why the database's view differs from its file ('was missing', 'differed'), or None."""
+    name = f"{settings.analytics_schema}.{view}"
+    cur.execute("select pg_get_viewdef(to_regclass(%s))", (name,))
+    actual = cur.fetchone()[0]
+    if actual is None:
+        return "was missing"
+    cur.execute("savepoint expected")  # the file's definition, as PostgreSQL prints it, then gone
+    cur.execute("create schema sparklio_expected")
+    body = views.render(views.view_file(view, version), settings)
+    cur.execute(f"create view sparklio_expected.{view} as\n{body}")
+    cur.execute("select pg_get_viewdef(%s::regclass)", (f"sparklio_expected.{view}",))
+    expected = cur.fetchone()[0]
+    cur.execute("rollback to savepoint expected")
+    return None if actual == expected else "differed from its file"
+
+
 def current(url: str) -> str | None:
     """The revision the database is at, or None before the first migration."""
     settings = config.load()

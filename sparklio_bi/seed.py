@@ -145,13 +145,8 @@ class NotDemoData(ValueError):
     """The source tables are not the bundle's demo tables: seeding would destroy real rows."""
 
 
-def seed(url: str, scale: float, seed: int = 42, now: datetime | None = None,
-         settings: config.Settings | None = None, progress: Progress | None = None,
-         replace_application_data: bool = False) -> dict[str, int]:
-    """Replace the source tables' rows with demo data of the 90 days before `now`; rows per table.
-    Only tables the bundle created (marked by `migrate.apply_source_ddl`) unless told otherwise."""
-    size = sizes(scale)
-    settings = settings or config.load()
+def check_replaceable(url: str, settings: config.Settings, replace_application_data: bool = False) -> None:
+    """Refuse to seed over source tables sparklio-bi did not create (unless told loudly)."""
     from . import migrate
 
     if not replace_application_data and not migrate.is_demo(url, settings):
@@ -159,6 +154,16 @@ def seed(url: str, scale: float, seed: int = 42, now: datetime | None = None,
         raise NotDemoData(f"{safe}: the source tables were not created by sparklio-bi (no demo marker on "
                           f"{settings.source_schema}.agent_logs); seeding would delete their rows. Point "
                           "DATABASE_URL at a demo database, or pass --replace-application-data")
+
+
+def seed(url: str, scale: float, seed: int = 42, now: datetime | None = None,
+         settings: config.Settings | None = None, progress: Progress | None = None,
+         replace_application_data: bool = False) -> dict[str, int]:
+    """Replace the source tables' rows with demo data of the 90 days before `now`; rows per table.
+    Only tables the bundle created (marked by `migrate.apply_source_ddl`) unless told otherwise."""
+    size = sizes(scale)
+    settings = settings or config.load()
+    check_replaceable(url, settings, replace_application_data)
     now = now or datetime.now(timezone.utc)
     if now.tzinfo is None:
         now = now.replace(tzinfo=timezone.utc)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from typing import Iterator
 
@@ -25,6 +26,10 @@ def app_context() -> Iterator["flask.Flask"]:  # noqa: F821
     os.environ.update({k: v for k, v in environment().items() if k not in os.environ})
     from superset.app import create_app
 
-    app = create_app()
+    logging.disable(logging.INFO)  # Superset's start-up chatter (config sync, alembic context)
+    try:
+        app = create_app()
+    finally:
+        logging.disable(logging.NOTSET)
     with app.app_context():
         yield app

@@ -9,6 +9,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from . import config, superset_app
@@ -71,14 +72,59 @@ def sync_roles() -> None:
     security_manager.sync_role_definitions()
 
 
-def server_command(host: str, port: int, workers: int) -> list[str]:
-    """Gunicorn serving Superset, as Superset's own docker image does."""
+def reset_admin_password(username: str, password: str) -> None:
+    """Give the existing admin this password (needs an app context)."""
+    from superset import security_manager
+
+    security_manager.reset_password(security_manager.find_user(username=username).id, password)
+
+
+def server_command(host: str, port: int, workers: int, data_dir: Path) -> list[str]:
+    """Gunicorn serving Superset, as Superset's own docker image does; its control socket lives
+    in the data dir (one per install, not one path shared by every instance on the host)."""
     return [str(Path(sys.executable).parent / "gunicorn"), "--bind", f"{host}:{port}",
+            "--control-socket", str(data_dir / f"gunicorn-{port}.ctl"),
             "--workers", str(workers), "--worker-class", "gthread", "--threads", "8",
             "--timeout", "120", "--limit-request-line", "0", "--limit-request-field_size", "0",
             "superset.app:create_app()"]
 
 
-def start_server(host: str, port: int, workers: int) -> subprocess.Popen:
+def start_server(host: str, port: int, workers: int, data_dir: Path) -> subprocess.Popen:
     """Start the web server in the background; the caller waits on or stops the process."""
-    return subprocess.Popen(server_command(host, port, workers), env=superset_app.environment())
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(server_command(host, port, workers, data_dir), env=superset_app.environment())
+
+
+def secret_key_file(settings: config.Settings) -> Path:
+    return settings.data_dir / "superset-secret-key"
+
+
+def recover_secret_key(settings: config.Settings, reader_url: str) -> tuple[str, list[str]]:
+    """After a lost SECRET_KEY: a new key (SUPERSET_SECRET_KEY, else a new file; the old file is
+    kept aside) and the bundle's database re-imported with its password encrypted by it.
+    Returns (what was done, databases whose stored secrets are still unreadable)."""
+    from . import assets, database, secret_key
+
+    metadata_url = database.superset_metadata_url(settings)
+    path = secret_key_file(settings)
+    env_key = os.environ.get("SUPERSET_SECRET_KEY")
+    current = env_key or (path.read_text().strip() if path.exists() else None)
+    if current and secret_key.undecryptable(metadata_url, current) == []:
+        return "the secret key already matches Superset's metadata: nothing to do", []
+    done = "SUPERSET_SECRET_KEY kept"
+    if not env_key:
+        if path.exists():
+            path.rename(path.with_name(f"{path.name}.unmatched-{int(time.time())}"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(42))
+        done = f"new key in {path}"
+    secret_key.forget_bundle_secrets(metadata_url, assets.DATABASE_NAME)
+    os.environ["SPARKLIO_SECRET_KEY_RECOVERY"] = "1"  # superset_config would refuse the new key
+    try:
+        with superset_app.app_context():
+            assets.import_bundle(assets.ASSETS_DIR, reader_url, kinds=("databases",))
+    finally:
+        del os.environ["SPARKLIO_SECRET_KEY_RECOVERY"]
+    key = env_key or path.read_text().strip()
+    return f"{done}; the bundle's database password re-injected", secret_key.undecryptable(metadata_url, key) or []

@@ -5,10 +5,16 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import requests
+
 from sparklio_bi import database, views
-from tests.conftest import cli
+from tests.conftest import CLI, cli, free_port
 from tests.test_cli import assert_one_line_error, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,7 +29,8 @@ def application_database(make_database) -> str:
         cur.execute(views.render(views.SOURCE_DDL))
         cur.execute("insert into public.users (id, email, created_at) values (1, 'real@customer.example', now())")
         cur.execute("insert into public.brands (id, name, created_at) values (1, 'Real brand', now())")
-        cur.execute("insert into public.projects (id, brand_id, user_id, created_at) values (1, 1, 1, now())")
+        cur.execute("insert into public.projects (id, brand_id, user_id, name, created_at) "
+                    "values (1, 1, 1, 'Launch', now())")
     return url
 
 
@@ -108,3 +115,132 @@ def test_export_refuses_a_folder_that_is_not_a_bundle(bootstrapped, tmp_path):
     empty.mkdir()
     assert run_cli("assets", "export", "--dir", str(empty)).returncode == 0
     assert (empty / "metadata.yaml").is_file()
+
+
+# --- lost or inconsistent local state -------------------------------------------------------
+
+def superset_import_check(env: dict) -> subprocess.CompletedProcess:
+    """Load Superset's configuration as every Superset process does (gunicorn, CLI, bootstrap)."""
+    return subprocess.run([sys.executable, "-c", "import superset.config"], capture_output=True, text=True,
+                          timeout=120, env=dict(env, SUPERSET_CONFIG_PATH=str(ROOT / "superset_config.py")))
+
+
+def test_a_lost_secret_key_file_is_never_replaced_silently(bootstrapped, settings, tmp_path):
+    """The data dir without its superset-secret-key, over a metadata database that holds an
+    encrypted password: Superset refuses to start and says how to recover; no new key is made."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    shutil.copy(settings.data_dir / "pg-password", data_dir / "pg-password")
+    env = {k: v for k, v in os.environ.items() if k != "SUPERSET_SECRET_KEY"}
+    done = superset_import_check(dict(env, SPARKLIO_DATA_DIR=str(data_dir)))
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"Error: {data_dir / 'superset-secret-key'} is missing but Superset's metadata database "
+                           "holds secrets"), last
+    assert "recover-secret-key" in last and "re-encrypt-secrets" in last
+    assert not (data_dir / "superset-secret-key").exists()
+
+
+def test_a_key_that_does_not_match_is_refused_before_anything_runs(bootstrapped):
+    env = dict(os.environ, SUPERSET_SECRET_KEY="a-different-key-that-is-long-enough-0123456789")
+    done = run_cli("assets", "import", env=env)
+    assert done.returncode == 1
+    assert "does not decrypt the stored password of Sparklio Analytics" in done.stderr.strip().splitlines()[-1]
+
+
+def test_recover_secret_key_re_injects_the_bundles_password(make_database):
+    """A deployment whose SUPERSET_SECRET_KEY was lost: a new key, `recover-secret-key`, and the
+    bundle works again (its database password encrypted with the new key)."""
+    from sparklio_bi import secret_key
+
+    app, metadata = make_database("recover_app"), make_database("recover_meta")
+    env = dict(os.environ, DATABASE_URL=app, SUPERSET_DATABASE_URL=metadata, SUPERSET_ADMIN_PASSWORD="p" * 16,
+               SUPERSET_SECRET_KEY="the-first-key-" + "1" * 30)
+    cli("bootstrap", "--no-serve", "--demo", "--scale", "0.1", env=env)
+    env["SUPERSET_SECRET_KEY"] = "the-second-key-" + "2" * 30
+    assert "does not decrypt" in run_cli("assets", "import", env=env).stderr
+    done = run_cli("recover-secret-key", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "re-injected" in done.stdout
+    assert secret_key.undecryptable(metadata, env["SUPERSET_SECRET_KEY"]) == []
+    assert run_cli("assets", "import", env=env).returncode == 0
+
+
+def test_a_lost_admin_password_file_resets_the_password_and_says_so(bootstrapped, server, settings):
+    env = {k: v for k, v in os.environ.items() if k != "SUPERSET_ADMIN_PASSWORD"}
+    env["SUPERSET_ADMIN_USERNAME"] = "ops"
+    kept = settings.data_dir / "superset-admin-password"
+    try:
+        cli("bootstrap", "--no-serve", "--scale", "3", env=env)
+        first = kept.read_text().strip()
+        kept.unlink()
+        again = cli("bootstrap", "--no-serve", "--scale", "3", env=env)
+        second = kept.read_text().strip()
+        assert f"'ops' exists but its password file was missing: password reset to {second}" in again.stdout
+        assert kept.stat().st_mode & 0o077 == 0
+        login = lambda password: requests.post(f"{server}/api/v1/security/login", timeout=30, json={  # noqa: E731
+            "username": "ops", "password": password, "provider": "db"}).status_code
+        assert (login(second), login(first)) == (200, 401)
+    finally:
+        kept.unlink(missing_ok=True)
+
+
+def test_two_bootstraps_at_once_the_second_says_so(bootstrapped, settings):
+    first = subprocess.Popen([*CLI, "bootstrap", "--no-serve", "--scale", "3"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    lock = settings.data_dir / ".bootstrap.lock"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (lock.exists() and lock.read_text().strip() == str(first.pid)):
+        time.sleep(0.05)
+    second = run_cli("bootstrap", "--no-serve", "--scale", "3")
+    assert first.wait(300) == 0, first.stderr
+    assert_one_line_error(second, f"another sparklio-bi bootstrap is running on {settings.data_dir}",
+                          f"pid {first.pid}")
+
+
+def fresh_install_env(tmp_path: Path) -> dict:
+    return dict(os.environ, SPARKLIO_DATA_DIR=str(tmp_path / "data"), SPARKLIO_PG_PORT=str(free_port()))
+
+
+def test_two_first_starts_at_once_leave_a_working_server(tmp_path):
+    env = fresh_install_env(tmp_path)
+    starts = [subprocess.Popen([*CLI, "db", "start"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True) for _ in range(2)]
+    try:
+        results = [(p.wait(180), p.stderr.read()) for p in starts]
+        assert [code for code, _ in results] == [0, 0], results
+        url = run_cli("db", "url", env=env).stdout.strip()
+        with database.connect(url) as conn, conn.cursor() as cur:
+            cur.execute("select 1")
+            assert cur.fetchone() == (1,)
+    finally:
+        run_cli("db", "stop", env=env)
+
+
+def test_a_stale_pid_file_naming_another_process_is_seen_through(tmp_path):
+    env = fresh_install_env(tmp_path)
+    assert run_cli("db", "start", env=env).returncode == 0
+    assert run_cli("db", "stop", env=env).returncode == 0
+    other = subprocess.Popen(["sleep", "120"])
+    pidfile = tmp_path / "data" / "pg" / "postmaster.pid"
+    try:
+        pidfile.write_text(f"{other.pid}\n{tmp_path / 'data' / 'pg'}\n0\n{env['SPARKLIO_PG_PORT']}\n")
+        status = run_cli("db", "status", env=env)
+        assert status.returncode == 3 and status.stdout.startswith("stopped"), status.stdout
+        started = run_cli("db", "start", env=env)
+        assert started.returncode == 0, started.stderr
+        assert run_cli("db", "stop", env=env).stdout.strip() == "stopped"
+        assert other.poll() is None  # the other program was left alone
+    finally:
+        other.kill()
+        run_cli("db", "stop", env=env)
+
+
+def test_serve_exits_1_with_the_reason_when_it_cannot_bind(bootstrapped):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert_one_line_error(run_cli("serve", "--port", str(port), "--collect-interval", "0"),
+                              f"port {port} on 127.0.0.1 is taken")
+    assert_one_line_error(run_cli("serve", "--port", "99999", "--collect-interval", "0"), "--port 99999")
