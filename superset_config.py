@@ -9,7 +9,10 @@ from pathlib import Path
 from sparklio_bi import config as bundle_config
 from sparklio_bi import database, secret_key
 
-_settings = bundle_config.load()
+try:
+    _settings = bundle_config.load()
+except bundle_config.ConfigError as _error:  # one line, whatever starts Superset
+    raise SystemExit(f"Error: {_error}") from None
 
 
 def _env(name: str, default: str) -> str:

@@ -60,15 +60,44 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
+class _Loader(yaml.SafeLoader):
+    """Safe YAML without aliases: Superset's exports never use them, and a few nested aliases
+    (a "billion laughs" file of 2 KB) expand to gigabytes."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in assets",
+                                              self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse one asset file (safe, no aliases)."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+
+
 def dump_yaml(data: Any) -> str:
     """YAML with sorted keys, the form every file in assets/ has."""
     return yaml.dump(data, Dumper=_Dumper, sort_keys=True, allow_unicode=True, width=100)
 
 
 def read_bundle(assets_dir: Path) -> dict[str, str]:
-    """Text of every YAML file of the bundle, by path relative to assets_dir."""
-    return {path.relative_to(assets_dir).as_posix(): path.read_text()
-            for path in sorted(assets_dir.rglob("*.yaml"))}
+    """Text of every YAML file of the bundle, by path relative to assets_dir (UTF-8; a file that
+    is not raises AssetsError naming it)."""
+    texts, problems = _read_texts(assets_dir)
+    if problems:
+        raise AssetsError(problems[0], problems)
+    return texts
+
+
+def _read_texts(assets_dir: Path) -> tuple[dict[str, str], list[str]]:
+    texts, problems = {}, []
+    for path in sorted(assets_dir.rglob("*.yaml")):
+        try:
+            texts[path.relative_to(assets_dir).as_posix()] = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append(f"{path}: encoding: not UTF-8 (byte {exc.object[exc.start]:#04x} at offset {exc.start})")
+    return texts, problems
 
 
 # --- validate -----------------------------------------------------------------------------
@@ -77,17 +106,18 @@ def validate(assets_dir: Path) -> list[str]:
     """Every problem of the bundle, one line each: "path: field: message" (empty when valid)."""
     if not assets_dir.is_dir():
         return [f"{assets_dir}: -: not a directory"]
-    configs, problems = _parse(read_bundle(assets_dir))
+    texts, unreadable = _read_texts(assets_dir)
+    configs, problems = _parse(texts)
     problems += _link_problems(configs)
     problems += _schema_problems(configs)
-    return [f"{assets_dir / problem}" for problem in problems]
+    return unreadable + [f"{assets_dir / problem}" for problem in problems]
 
 
 def _parse(texts: dict[str, str]) -> tuple[dict[str, dict], list[str]]:
     configs, problems = {}, []
     for rel, text in texts.items():
         try:
-            data = yaml.safe_load(text)
+            data = load_yaml(text)
         except yaml.YAMLError as exc:
             problems.append(f"{rel}: yaml: {' '.join(str(exc).split())}")
             continue
@@ -226,6 +256,36 @@ def _schema_problems_here(configs: dict[str, dict]) -> list[str]:
             schema.load(cfg)
         except ValidationError as exc:
             problems += [f"{rel}: {field}: {message}" for field, message in _flatten(exc.messages)]
+        problems += _length_problems(rel, cfg)
+    return problems
+
+
+def _models() -> dict[str, Any]:
+    """Superset's model of each asset kind, and of a dataset's columns and metrics."""
+    from superset.connectors.sqla.models import SqlaTable, SqlMetric, TableColumn
+    from superset.models.core import Database
+    from superset.models.dashboard import Dashboard
+    from superset.models.slice import Slice
+
+    return {"databases": Database, "datasets": SqlaTable, "charts": Slice, "dashboards": Dashboard,
+            "columns": TableColumn, "metrics": SqlMetric}
+
+
+def _length_problems(rel: str, cfg: dict, kind: str | None = None, where: str = "") -> list[str]:
+    """Text longer than Superset's column for it (its schemas do not check: the import fails)."""
+    from sqlalchemy import String
+
+    model = _models()[kind or rel.split("/")[0]]
+    problems = []
+    for field, value in cfg.items():
+        column = model.__table__.columns.get(field)
+        limit = column.type.length if column is not None and isinstance(column.type, String) else None
+        if isinstance(value, str) and limit and len(value) > limit:
+            problems.append(f"{rel}: {where}{field}: {len(value)} characters, Superset keeps at most {limit}")
+        if kind is None and field in ("columns", "metrics") and isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, dict):
+                    problems += _length_problems(rel, item, field, f"{field}.{i}.")
     return problems
 
 
@@ -337,7 +397,7 @@ def _for_import(texts: dict[str, str], database_uri: str, bundle_type: str) -> d
     schema = config.load().analytics_schema
     for rel in texts:
         if rel.startswith(("databases/", "datasets/")):
-            cfg = yaml.safe_load(texts[rel])
+            cfg = load_yaml(texts[rel])
             if rel.startswith("databases/"):
                 cfg["sqlalchemy_uri"] = database_uri
             else:
@@ -386,7 +446,7 @@ def _bundle_dashboard_ids(assets_dir: Path) -> list[int]:
     from superset import db
     from superset.models.dashboard import Dashboard
 
-    uuids = {yaml.safe_load(text).get("uuid") for rel, text in read_bundle(assets_dir).items()
+    uuids = {load_yaml(text).get("uuid") for rel, text in read_bundle(assets_dir).items()
              if rel.startswith("databases/")} if assets_dir.is_dir() else set()
     ours = lambda database: str(database.uuid) in uuids or database.database_name == DATABASE_NAME  # noqa: E731
     return sorted(d.id for d in db.session.query(Dashboard).all()
@@ -527,10 +587,13 @@ def zip_bundle(assets_dir: Path, out_path: Path, database_uri: str | None = None
     if problems:
         raise AssetsError(f"{len(problems)} problem(s), no zip written:\n" + "\n".join(problems))
     contents = _for_import(read_bundle(assets_dir), database_uri or PLACEHOLDER_URI, "Dashboard")
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.unlink(missing_ok=True)
-    out_path.touch(mode=0o600 if database_uri else 0o644)
-    with zipfile.ZipFile(out_path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for rel, text in sorted(contents.items()):  # fixed timestamps: same bundle, same bytes
-            archive.writestr(zipfile.ZipInfo(f"{ZIP_ROOT}/{rel}", date_time=(1980, 1, 1, 0, 0, 0)), text)
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.unlink(missing_ok=True)
+        out_path.touch(mode=0o600 if database_uri else 0o644)
+        with zipfile.ZipFile(out_path, "w", zipfile.ZIP_DEFLATED) as archive:
+            for rel, text in sorted(contents.items()):  # fixed timestamps: same bundle, same bytes
+                archive.writestr(zipfile.ZipInfo(f"{ZIP_ROOT}/{rel}", date_time=(1980, 1, 1, 0, 0, 0)), text)
+    except OSError as exc:
+        raise AssetsError(f"cannot write {out_path}: {exc.strerror or exc}") from None
     return out_path

@@ -149,7 +149,7 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"analytics views at {migrate.current(url) or 'base'}")
 
 
-@db.command("downgrade")
+@db.command("downgrade", context_settings={"ignore_unknown_options": True})  # `db downgrade -1`
 @click.argument("revision", default="-1")
 @click.option("--drop-data", is_flag=True, help="Allow a step that deletes collected data (system samples).")
 @expected_failures

@@ -49,23 +49,57 @@ def _identifier(name: str, value: str) -> str:
 def load(env: dict[str, str] | None = None) -> Settings:
     """Read the settings from the environment (or from `env`)."""
     env = os.environ if env is None else env
-    try:
-        port = int(env.get("SPARKLIO_PG_PORT", "5433"))
-    except ValueError as exc:
-        raise ConfigError(f"SPARKLIO_PG_PORT={env['SPARKLIO_PG_PORT']!r} is not a port number") from exc
     return Settings(
-        database_url=env.get("DATABASE_URL") or None,
-        superset_database_url=env.get("SUPERSET_DATABASE_URL") or None,
+        database_url=_postgres_url("DATABASE_URL", env.get("DATABASE_URL")),
+        superset_database_url=_postgres_url("SUPERSET_DATABASE_URL", env.get("SUPERSET_DATABASE_URL")),
         analytics_schema=_identifier("ANALYTICS_SCHEMA", env.get("ANALYTICS_SCHEMA", "analytics")),
         source_schema=_identifier("SOURCE_SCHEMA", env.get("SOURCE_SCHEMA", "public")),
-        data_dir=Path(env.get("SPARKLIO_DATA_DIR", PROJECT_ROOT / ".data")).resolve(),
-        pg_port=port,
+        data_dir=_data_dir(Path(env.get("SPARKLIO_DATA_DIR") or PROJECT_ROOT / ".data").resolve()),
+        pg_port=_port("SPARKLIO_PG_PORT", env.get("SPARKLIO_PG_PORT") or "5433"),
         pg_database=_identifier("SPARKLIO_PG_DATABASE", env.get("SPARKLIO_PG_DATABASE", "sparklio")),
         redis_url=env.get("REDIS_URL") or None,
         reader_role=_identifier("SPARKLIO_READER_ROLE", env.get("SPARKLIO_READER_ROLE", "sparklio_reader")),
         reader_statement_timeout=_duration("SPARKLIO_READER_STATEMENT_TIMEOUT",
                                            env.get("SPARKLIO_READER_STATEMENT_TIMEOUT", "30s")),
     )
+
+
+def _port(name: str, value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise ConfigError(f"{name}={value!r} is not a port number (1-65535)")
+    return int(value)
+
+
+POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg2")
+
+
+def _postgres_url(name: str, value: str | None) -> str | None:
+    """A PostgreSQL URL (the bundle speaks only PostgreSQL), checked before anything connects."""
+    if not value:
+        return None
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(value)
+        url.port  # noqa: B018 - parsing the port raises on a non-numeric one
+    except (ArgumentError, ValueError):
+        raise ConfigError(f"{name} is not a database URL (expected postgresql://user:password@host:port/database)") from None
+    if url.drivername not in POSTGRES_SCHEMES:
+        raise ConfigError(f"{name} is a {url.drivername} URL: sparklio-bi needs PostgreSQL (postgresql://...)")
+    if not url.database:
+        raise ConfigError(f"{name} names no database (postgresql://user:password@host:port/database)")
+    return value
+
+
+def _data_dir(path: Path) -> Path:
+    """SPARKLIO_DATA_DIR: a directory, or a place one can be made."""
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"SPARKLIO_DATA_DIR={path}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"SPARKLIO_DATA_DIR={path}: {existing} is not writable")
+    return path
 
 
 def _duration(name: str, value: str) -> str:

@@ -198,8 +198,17 @@ def port_taken(port: int, host: str = HOST) -> bool:
 
 
 def _ensure_databases(settings: Settings, extra: tuple[str, ...]) -> None:
-    admin = psycopg2.connect(host=HOST, port=settings.pg_port, user=SUPERUSER,
-                             password=superuser_password(settings), dbname="postgres")
+    try:
+        admin = psycopg2.connect(host=HOST, port=settings.pg_port, user=SUPERUSER, connect_timeout=10,
+                                 password=superuser_password(settings), dbname="postgres")
+    except psycopg2.OperationalError as exc:
+        if "password authentication failed" in str(exc):
+            source = "SPARKLIO_PG_PASSWORD" if os.environ.get("SPARKLIO_PG_PASSWORD") else str(password_file(settings))
+            raise EmbeddedPgError(f"the embedded server in {settings.pg_dir} refused the password from {source}: "
+                                  f"it was made with another one (unset SPARKLIO_PG_PASSWORD, or restore "
+                                  f"{password_file(settings)})") from None
+        raise EmbeddedPgError(f"cannot reach the embedded server on {HOST}:{settings.pg_port}: "
+                              f"{str(exc).strip().splitlines()[0]}") from None
     admin.autocommit = True
     with admin.cursor() as cur:
         for name in (settings.pg_database, *extra):

@@ -29,6 +29,19 @@ def missing_source_tables(url: str, settings: config.Settings) -> list[str]:
     return [table for table in views.SOURCE_TABLES if table not in present]
 
 
+def preflight(url: str, settings: config.Settings, demo: bool) -> None:
+    """What bootstrap needs, checked before it creates anything: the database answers, and
+    outside demo mode it holds Sparklio's tables (demo mode creates them)."""
+    with database.connect(url):
+        pass
+    if not demo:
+        missing = missing_source_tables(url, settings)
+        if missing:
+            raise MigrationError(f"the database has no source tables {', '.join(missing)} in schema "
+                                 f"{settings.source_schema!r}: point DATABASE_URL at Sparklio's database, "
+                                 "or pass --demo to create demo tables there")
+
+
 def _check_revision(cfg: Config, revision: str) -> None:
     if revision in ("head", "base", "heads") or revision.startswith(("+", "-")):
         return

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
@@ -130,10 +131,27 @@ class Sizes:
     brands: int
 
 
+# Peak memory of a seed, measured (benchmarks/RESULTS.md: 200 MiB at scale 100, 266 MiB at 1000)
+# and rounded up: a fixed part plus what grows with the scale.
+MEMORY_BASE = 150 * 2**20
+MEMORY_PER_SCALE = 200 * 2**10
+
+
+def max_scale(available: int | None = None) -> float:
+    """The largest scale whose seed fits in 80 % of the memory available now."""
+    if available is None:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return max(1.0, (0.8 * available - MEMORY_BASE) // MEMORY_PER_SCALE)
+
+
 def sizes(scale: float) -> Sizes:
     """Row counts for a scale; scale 1 is 10,000 agent executions."""
     if not scale > 0:  # also rejects NaN
         raise ValueError(f"--scale must be > 0, got {scale}")
+    if scale > max_scale():
+        need = (MEMORY_BASE + scale * MEMORY_PER_SCALE) / 2**30
+        raise ValueError(f"--scale {scale:g} needs about {need:,.0f} GiB of memory to seed; this machine "
+                         f"has room for --scale {max_scale():,.0f} at most")
     agent_logs = max(1, round(10_000 * scale))
     workflows = max(1, round(agent_logs / 5.5))  # 3 to 8 steps each
     projects = max(30, workflows // 20)

@@ -244,3 +244,31 @@ def test_serve_exits_1_with_the_reason_when_it_cannot_bind(bootstrapped):
         assert_one_line_error(run_cli("serve", "--port", str(port), "--collect-interval", "0"),
                               f"port {port} on 127.0.0.1 is taken")
     assert_one_line_error(run_cli("serve", "--port", "99999", "--collect-interval", "0"), "--port 99999")
+
+
+def test_views_dropped_or_changed_behind_the_bundles_back_are_repaired(bootstrapped, settings):
+    url = bootstrapped["url"]
+    with database.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("select pg_get_viewdef('analytics.projects'::regclass)")
+        definition = cur.fetchone()[0].rstrip().rstrip(";")
+        cur.execute("drop view analytics.router_logs")
+        cur.execute(f"create or replace view analytics.projects as select * from ({definition}) d where false")
+    upgraded = run_cli("db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "repaired analytics.router_logs was missing: recreated from sql/views/router_logs__v1.sql" in upgraded.stdout
+    assert "repaired analytics.projects differed from its file" in upgraded.stdout
+    from sparklio_bi import privileges
+
+    with database.connect(privileges.reader_url(url, settings)) as conn, conn.cursor() as cur:
+        cur.execute("select count(*) from analytics.projects")
+        assert cur.fetchone()[0] > 0
+        cur.execute("select count(*) from analytics.router_logs")
+        assert cur.fetchone()[0] > 0
+    again = run_cli("db", "upgrade")
+    assert "repaired" not in again.stdout  # nothing left to repair
+
+
+def test_server_files_are_private_and_in_the_data_dir(server, settings):
+    port = server.rsplit(":", 1)[1]
+    assert (settings.data_dir / f"gunicorn-{port}.ctl").exists()
+    assert (settings.data_dir / "pg.log").stat().st_mode & 0o077 == 0
