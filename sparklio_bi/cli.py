@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from . import assets, config, database, embedded_pg, migrate, privileges, superset_roles
+from . import doctor as health
 
 EXPECTED = (config.ConfigError, database.DatabaseError, embedded_pg.EmbeddedPgError,
             migrate.MigrationError, privileges.PrivilegeError, superset_roles.RolesError, ValueError)
@@ -434,6 +435,28 @@ def bootstrap(scale: float, seed_value: int, reseed: bool, demo: bool | None, se
     step(f"ready in {time.monotonic() - started:.0f}s")
     if serve:
         _serve(host, port, workers=2, collect_interval=60)
+
+
+@main.command()
+@click.option("--superset-url", default=lambda: f"http://{os.environ.get('SUPERSET_HOST', '127.0.0.1')}:"
+                                            f"{os.environ.get('SUPERSET_PORT', '8088')}",
+              show_default="http://127.0.0.1:8088", help="Where Superset answers.")
+@click.option("--collect-interval", type=click.FloatRange(min=1), default=60, show_default=True,
+              help="The collector's interval: samples older than twice it fail.")
+@click.option("--skip", multiple=True, type=click.Choice(sorted(health.CHECKS)),
+              help="Leave a check out (repeat), e.g. superset and collector before the web app runs.")
+@expected_failures
+def doctor(superset_url: str, collect_interval: float, skip: tuple[str, ...]) -> None:
+    """Check the install, one line per check (ok, or FAIL with the command that fixes it);
+    exit 1 on any FAIL. Reads only: nothing is started or changed.
+
+    Example: sparklio-bi doctor
+    """
+    results = health.run(settings(), superset_url.rstrip("/"), collect_interval, skip)
+    for result in results:
+        click.echo(result.line())
+    if not all(result.ok for result in results):
+        sys.exit(1)
 
 
 @main.command("recover-secret-key")

@@ -97,6 +97,15 @@ def head_versions() -> dict[str, int]:
     return {view: versions[-1] for view, versions in views.all_versions().items()}
 
 
+def view_drift(url: str, settings: config.Settings) -> list[str]:
+    """At head, each view that is missing or differs from its file: "analytics.x was missing"."""
+    if current(url) != head():
+        return []
+    with database.connect(url) as conn, conn.cursor() as cur:
+        found = [(view, _view_drift(cur, settings, view, version)) for view, version in sorted(head_versions().items())]
+    return [f"{settings.analytics_schema}.{view} {problem}" for view, problem in found if problem]
+
+
 def repair_views(url: str, settings: config.Settings) -> list[str]:
     """At head, every view must exist and equal its file: a view dropped or edited behind the
     bundle's back is recreated from its file (and granted to the reader), in one transaction.

@@ -1,0 +1,108 @@
+"""`sparklio-bi doctor` on the shared install: all ok, then one thing broken at a time (and put
+back), each seen as its own FAIL line with the command that fixes it."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+
+from sparklio_bi import database
+from tests.conftest import api_list, cli, csrf_header
+from tests.test_cli import run_cli
+
+COLLECT_INTERVAL = 5  # the shared server's collector (conftest `server`)
+
+
+def doctor(server: str, env: dict | None = None, interval: float = COLLECT_INTERVAL):
+    done = run_cli("doctor", "--superset-url", server, "--collect-interval", str(interval), env=env or dict(os.environ))
+    lines = [line for line in done.stdout.splitlines() if line.startswith(("ok ", "FAIL "))]
+    return done.returncode, {line.split()[1].rstrip(":"): line for line in lines}
+
+
+def failing(lines: dict[str, str]) -> dict[str, str]:
+    return {name: line for name, line in lines.items() if line.startswith("FAIL")}
+
+
+def test_a_healthy_install_is_all_ok(server):
+    code, lines = doctor(server)
+    assert failing(lines) == {} and code == 0, "\n".join(lines.values())
+    assert set(lines) == {"database", "migrations", "views", "reader", "secret", "superset", "assets", "collector",
+                          "disk"}
+
+
+def test_a_stopped_database(tmp_path, server):
+    env = dict(os.environ, SPARKLIO_DATA_DIR=str(tmp_path / "never-started"))
+    code, lines = doctor(server, env)
+    assert code == 1
+    assert "the embedded PostgreSQL is not running (fix: sparklio-bi db start)" in lines["database"]
+    assert lines["migrations"].startswith("FAIL") and "database is down" in lines["migrations"]
+    assert not (tmp_path / "never-started" / "pg").exists()  # doctor started nothing
+
+
+def test_a_dropped_view(server, bootstrapped):
+    with database.connect(bootstrapped["url"]) as conn, conn.cursor() as cur:
+        cur.execute("drop view analytics.users")
+    try:
+        code, lines = doctor(server)
+        assert code == 1
+        assert set(failing(lines)) == {"views"}
+        assert "analytics.users was missing (fix: sparklio-bi db upgrade" in lines["views"]
+    finally:
+        cli("db", "upgrade")
+
+
+def test_a_lost_secret_key(server, settings):
+    key = settings.data_dir / "superset-secret-key"
+    aside = key.with_name("key-aside")
+    key.rename(aside)
+    try:
+        code, lines = doctor(server)
+        assert code == 1
+        assert f"FAIL  secret: {key} is missing" in lines["secret"] or "secret key" in lines["secret"]
+        assert "recover-secret-key" in lines["secret"]
+        assert "not checked" in lines["assets"]
+    finally:
+        aside.rename(key)
+
+
+def test_a_chart_edited_in_superset(server, api):
+    chart = next(c for c in api_list(api, "chart") if c["slice_name"] == "Intent distribution")
+    response = api.put(f"{api.base}/api/v1/chart/{chart['id']}", json={"slice_name": "Intent distribution (edited)"},
+                       headers=csrf_header(api), timeout=30)
+    assert response.status_code == 200, response.text
+    try:
+        code, lines = doctor(server)
+        assert code == 1
+        assert set(failing(lines)) == {"assets"}
+        assert "charts/Intent_distribution.yaml" in lines["assets"]
+        assert "sparklio-bi assets import" in lines["assets"]
+    finally:
+        cli("assets", "import")
+
+
+def collector_pid(settings) -> int:
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+            environ = (cmdline.parent / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"collect" in args and b"--interval" in args and \
+                f"SPARKLIO_DATA_DIR={settings.data_dir}".encode() in environ:
+            return int(cmdline.parent.name)
+    raise AssertionError("the shared server's collector is not running")
+
+
+def test_a_stopped_collector(server, settings):
+    pid = collector_pid(settings)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        time.sleep(2 * COLLECT_INTERVAL + 2)
+        code, lines = doctor(server)
+        assert code == 1
+        assert set(failing(lines)) == {"collector"}
+        assert "sparklio-bi collect --interval 5" in lines["collector"]
+    finally:
+        os.kill(pid, signal.SIGCONT)
