@@ -21,7 +21,7 @@ def _env(name: str, default: str) -> str:
 
 def _demo_secret_key() -> str:
     """In demo mode a random key is made once and kept in .data/ (never in git)."""
-    path = _settings.data_dir / "superset-secret-key"
+    path = secret_key.key_file(_settings)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
@@ -41,11 +41,7 @@ def _secret_key_problem() -> str | None:
     weak = bundle_config.secret_key_problem()
     if weak or os.environ.get("PREVIOUS_SECRET_KEY") or os.environ.get("SPARKLIO_SECRET_KEY_RECOVERY"):
         return weak
-    key_file = _settings.data_dir / "superset-secret-key"
-    if os.environ.get("SUPERSET_SECRET_KEY"):
-        return secret_key.problem(SQLALCHEMY_DATABASE_URI, os.environ["SUPERSET_SECRET_KEY"], "SUPERSET_SECRET_KEY")
-    current = key_file.read_text().strip() if key_file.exists() else None
-    return secret_key.problem(SQLALCHEMY_DATABASE_URI, current, str(key_file))
+    return secret_key.problem(SQLALCHEMY_DATABASE_URI, *secret_key.current_key(_settings))
 
 
 _problem = _secret_key_problem()

@@ -85,12 +85,8 @@ def check_reader(ctx: Context) -> Check:
 
 
 def check_secret_key(ctx: Context) -> Check:
-    import os
-
     metadata = database.superset_metadata_url(ctx.settings, start=False)
-    key_file = ctx.settings.data_dir / "superset-secret-key"
-    key = os.environ.get("SUPERSET_SECRET_KEY") or (key_file.read_text().strip() if key_file.exists() else None)
-    where = "SUPERSET_SECRET_KEY" if os.environ.get("SUPERSET_SECRET_KEY") else str(key_file)
+    key, where = secret_key.current_key(ctx.settings)
     problem = secret_key.problem(metadata, key, where)
     if problem:
         return Check("secret key", False, problem.split(". ")[0], "restore the key, or sparklio-bi recover-secret-key")

@@ -7,7 +7,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
-from . import config, database, views
+from . import config, database, privileges, views
 
 
 class MigrationError(RuntimeError):
@@ -121,7 +121,7 @@ def repair_views(url: str, settings: config.Settings) -> list[str]:
                 cur.execute(views.create_view_sql(view, version, settings))
                 cur.execute("select 1 from pg_roles where rolname = %s", (settings.reader_role,))
                 if cur.fetchone():
-                    cur.execute(f"grant select on {settings.analytics_schema}.{view} to {settings.reader_role}")
+                    cur.execute(privileges.grant_select_sql(settings, view))
                 repaired.append(f"{settings.analytics_schema}.{view} {problem}: recreated from "
                                 f"{views.view_file(view, version).relative_to(config.PROJECT_ROOT)}")
     return repaired

@@ -69,7 +69,11 @@ def grant_select(relation: str) -> None:
 
     settings = config.load()
     if _role_exists(op.get_bind(), settings.reader_role):
-        op.execute(f"grant select on {settings.analytics_schema}.{relation} to {settings.reader_role}")
+        op.execute(grant_select_sql(settings, relation))
+
+
+def grant_select_sql(settings: config.Settings, relation: str) -> str:
+    return f"grant select on {settings.analytics_schema}.{relation} to {settings.reader_role}"
 
 
 def grant_existing_views() -> None:

@@ -4,15 +4,31 @@ checks the key before Superset runs, and never lets a new key be made over metad
 with another one."""
 from __future__ import annotations
 
+import os
 import warnings
+from pathlib import Path
 
 import psycopg2
 
-from . import database
+from . import config, database
 
 RECOVERY = ("restore the previous key (from a backup of the data dir, or the old SUPERSET_SECRET_KEY); "
             "or, with it, rotate: PREVIOUS_SECRET_KEY=<old> superset re-encrypt-secrets; "
             "or, if it is lost, `sparklio-bi recover-secret-key` (re-injects the bundle's own database password)")
+
+
+def current_key(settings: config.Settings) -> tuple[str | None, str]:
+    """(the key Superset will use, where it comes from): SUPERSET_SECRET_KEY, else the data dir's
+    file (None when neither is there yet)."""
+    if os.environ.get("SUPERSET_SECRET_KEY"):
+        return os.environ["SUPERSET_SECRET_KEY"], "SUPERSET_SECRET_KEY"
+    path = key_file(settings)
+    return (path.read_text().strip() if path.exists() else None), str(path)
+
+
+def key_file(settings: config.Settings) -> Path:
+    """Where demo mode keeps its generated key."""
+    return settings.data_dir / "superset-secret-key"
 
 
 def stored_secrets(metadata_url: str) -> list[tuple[str, bytes | str]] | None:

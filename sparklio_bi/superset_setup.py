@@ -95,10 +95,6 @@ def start_server(host: str, port: int, workers: int, data_dir: Path) -> subproce
     return subprocess.Popen(server_command(host, port, workers, data_dir), env=superset_app.environment())
 
 
-def secret_key_file(settings: config.Settings) -> Path:
-    return settings.data_dir / "superset-secret-key"
-
-
 def recover_secret_key(settings: config.Settings, reader_url: str) -> tuple[str, list[str]]:
     """After a lost SECRET_KEY: a new key (SUPERSET_SECRET_KEY, else a new file; the old file is
     kept aside) and the bundle's database re-imported with its password encrypted by it.
@@ -106,9 +102,9 @@ def recover_secret_key(settings: config.Settings, reader_url: str) -> tuple[str,
     from . import assets, database, secret_key
 
     metadata_url = database.superset_metadata_url(settings)
-    path = secret_key_file(settings)
+    path = secret_key.key_file(settings)
     env_key = os.environ.get("SUPERSET_SECRET_KEY")
-    current = env_key or (path.read_text().strip() if path.exists() else None)
+    current, _ = secret_key.current_key(settings)
     if current and secret_key.undecryptable(metadata_url, current) == []:
         return "the secret key already matches Superset's metadata: nothing to do", []
     done = "SUPERSET_SECRET_KEY kept"
