@@ -558,12 +558,18 @@ def owned_files(assets_dir: Path) -> list[Path]:
     return sorted({path for pattern in OWNED_PATTERNS for path in assets_dir.glob(pattern) if path.is_file()})
 
 
+def check_export_target(assets_dir: Path) -> None:
+    """Export writes into a bundle (it has metadata.yaml), an empty folder or a new one only."""
+    if assets_dir.exists() and not (assets_dir / METADATA).is_file() and \
+            (not assets_dir.is_dir() or any(assets_dir.iterdir())):
+        raise AssetsError(f"{assets_dir} is not a bundle (no {METADATA}) and not empty: "
+                          "export into the bundle's folder or an empty one")
+
+
 def _write(assets_dir: Path, files: dict[str, str]) -> list[Path]:
     """Write the files; remove the bundle's own files of objects no longer exported. A folder that
     is neither a bundle (metadata.yaml) nor empty is refused; no folder is ever removed."""
-    if assets_dir.exists() and not (assets_dir / METADATA).is_file() and any(assets_dir.iterdir()):
-        raise AssetsError(f"{assets_dir} is not a bundle (no {METADATA}) and not empty: "
-                          "export into the bundle's folder or an empty one")
+    check_export_target(assets_dir)
     for old in owned_files(assets_dir) if assets_dir.exists() else []:
         if old.relative_to(assets_dir).as_posix() not in files:
             old.unlink()

@@ -312,6 +312,7 @@ def assets_export(assets_dir: Path) -> None:
     """
     from . import superset_app
 
+    assets.check_export_target(assets_dir)  # before Superset starts: a refusal costs nothing
     with superset_app.app_context():
         written = assets.export_bundle(assets_dir)
     click.echo(f"{len(written)} files written to {assets_dir}")

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import requests
-
 from . import config, database, embedded_pg, migrate, privileges, secret_key
 
 MIN_FREE_BYTES = 1 * 2**30
@@ -96,6 +94,8 @@ def check_secret_key(ctx: Context) -> Check:
 
 
 def check_superset(ctx: Context) -> Check:
+    import requests
+
     try:
         response = requests.get(f"{ctx.superset_url}/health", timeout=10)
     except requests.RequestException as exc:

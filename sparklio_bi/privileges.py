@@ -189,9 +189,14 @@ def missing_limits(url: str, settings: config.Settings) -> list[str]:
                         "current_setting('statement_timeout'), rolsuper "
                         "from pg_roles where rolname = current_user")
             read_only, timeout, superuser = cur.fetchone()
+            cur.execute("select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+                        "where n.nspname = %s and c.relkind = 'v' and "
+                        "not (has_schema_privilege(n.oid, 'usage') and has_table_privilege(c.oid, 'select')) "
+                        "order by 1", (settings.analytics_schema,))
+            unreadable = [row[0] for row in cur.fetchall()]
     except database.DatabaseError as exc:
         return [str(exc)]
-    missing = []
+    missing = [f"no SELECT on {settings.analytics_schema}.{view}" for view in unreadable]
     if superuser:
         missing.append("it is a superuser")
     if read_only != "on":

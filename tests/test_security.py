@@ -13,6 +13,7 @@ import psycopg2
 import pytest
 import requests
 import yaml
+from sqlalchemy.engine import make_url
 
 from sparklio_bi import config, database, privileges
 from tests.conftest import (ADMIN_PASSWORD, CLI, READER_STATEMENT_TIMEOUT, SQL_MAX_ROW, api_list, cli,
@@ -116,6 +117,48 @@ def test_postgresql_refuses_the_reader_directly(reader_url, bootstrapped, tmp_pa
             cur.execute(statement)
     assert source_checksum(bootstrapped["url"]) == before
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_owner_that_may_not_create_roles_is_told_the_dbas_sql(make_database, settings, bootstrapped, monkeypatch):
+    """DATABASE_URL's role owns its database but may not create roles: migrations say what a
+    DBA runs, and once the DBA did, everything works without the bundle touching the role."""
+    url = make_database("dba")
+    database_name = url.rsplit("/", 1)[1]
+    with database.connect(bootstrapped["url"], autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("select 1 from pg_roles where rolname = 'limited_owner'")
+        if not cur.fetchone():
+            cur.execute("create role limited_owner login password 'limited-owner-pw' nocreaterole")
+        cur.execute("drop role if exists dba_reader")
+        cur.execute(f'alter database "{database_name}" owner to limited_owner')
+    with database.connect(url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("create extension if not exists pg_stat_statements")  # the DBA's part for dashboard 5
+    owner = make_url(url).set(username="limited_owner", password="limited-owner-pw").render_as_string(
+        hide_password=False)
+    from sparklio_bi import migrate
+
+    migrate.apply_source_ddl(owner)
+    env = dict(os.environ, DATABASE_URL=owner, SPARKLIO_READER_ROLE="dba_reader",
+               SPARKLIO_READER_PASSWORD="dba-reader-password")
+    refused = run_cli_env(env, "db", "upgrade")
+    assert refused.returncode == 1
+    assert ("Error: role dba_reader does not exist and this role may not create it: ask a DBA to run: "
+            "create role dba_reader login password '<password>'") in refused.stderr
+    with database.connect(bootstrapped["url"], autocommit=True) as conn, conn.cursor() as cur:
+        dba_sql = privileges.dba_grants(config.load(dict(os.environ, SPARKLIO_READER_ROLE="dba_reader")),
+                                        database_name)
+        cur.execute(dba_sql.replace("'<password>'", "'dba-reader-password'"))
+    assert run_cli_env(env, "db", "upgrade").returncode == 0
+    dba_settings = config.load(env)
+    monkeypatch.setenv("SPARKLIO_READER_PASSWORD", "dba-reader-password")
+    reader = privileges.ensure_login(owner, dba_settings)  # may not alter the role: checks the DBA's work
+    assert privileges.missing_limits(reader, dba_settings) == []
+    with database.connect(reader) as conn, conn.cursor() as cur:
+        cur.execute("select count(*) from analytics.workflows")
+        assert cur.fetchone()[0] == 0
+
+
+def run_cli_env(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300, env=env)
 
 
 # --- SQL Lab ---------------------------------------------------------------------------------

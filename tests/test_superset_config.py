@@ -11,7 +11,9 @@ import json, superset_config as c
 print(json.dumps({"secret": c.SECRET_KEY, "meta": c.SQLALCHEMY_DATABASE_URI, "port": c.SUPERSET_WEBSERVER_PORT,
                   "data": c.DATA_CACHE_CONFIG, "cache": c.CACHE_CONFIG,
                   "celery": getattr(c, "CELERY_CONFIG", None) is not None,
-                  "start": c.DEFAULT_RELATIVE_START_TIME, "end": c.DEFAULT_RELATIVE_END_TIME}))
+                  "start": c.DEFAULT_RELATIVE_START_TIME, "end": c.DEFAULT_RELATIVE_END_TIME,
+                  "secure": c.SESSION_COOKIE_SECURE, "httponly": c.SESSION_COOKIE_HTTPONLY,
+                  "samesite": c.SESSION_COOKIE_SAMESITE}))
 """
 
 
@@ -37,6 +39,7 @@ def test_defaults_are_safe_and_in_process(tmp_path):
     assert config["data"]["CACHE_TYPE"] == "SimpleCache" and config["data"]["CACHE_DEFAULT_TIMEOUT"] == 60
     assert not config["celery"]
     assert (config["start"], config["end"]) == ("now", "now")
+    assert (config["secure"], config["httponly"], config["samesite"]) == (False, True, "Lax")
     key_file = tmp_path / "data" / "superset-secret-key"
     assert config["secret"] == key_file.read_text().strip() and len(config["secret"]) >= 40
     assert key_file.stat().st_mode & 0o077 == 0
@@ -55,6 +58,11 @@ def test_environment_overrides(tmp_path):
         assert cache["CACHE_TYPE"] == "RedisCache" and cache["CACHE_REDIS_URL"] == "redis://cache:6379/1"
     assert config["data"]["CACHE_DEFAULT_TIMEOUT"] == 5
     assert config["celery"]
+
+
+def test_cookies_are_secure_behind_a_tls_proxy(tmp_path):
+    assert load(tmp_path, ENABLE_PROXY_FIX="true")["secure"] is True
+    assert load(tmp_path, ENABLE_PROXY_FIX="true", SUPERSET_COOKIE_SECURE="false")["secure"] is False
 
 
 def test_outside_demo_mode_no_key_is_generated(tmp_path):
