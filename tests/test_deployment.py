@@ -16,7 +16,9 @@ def test_services_and_start_order():
     assert services["superset-init"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert "pg_stat_statements" in " ".join(services["postgres"]["command"])
     assert services["superset-init"]["command"][-1] == "scripts/docker-init.sh"
-    assert (ROOT / "scripts" / "docker-init.sh").exists()
+    init = (ROOT / "scripts" / "docker-init.sh").read_text()
+    assert "sparklio-bi bootstrap --no-serve" in init
+    assert "sparklio-bi doctor --skip superset --skip collector" in init  # checked before the web app starts
     for name in ("superset", "superset-init", "collector"):
         assert services[name]["build"] == "."
 
