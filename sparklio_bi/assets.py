@@ -110,7 +110,7 @@ def validate(assets_dir: Path) -> list[str]:
     configs, problems = _parse(texts)
     problems += _link_problems(configs)
     problems += _schema_problems(configs)
-    return unreadable + [f"{assets_dir / problem}" for problem in problems]
+    return unreadable + views.released_problems() + [f"{assets_dir / problem}" for problem in problems]
 
 
 def _parse(texts: dict[str, str]) -> tuple[dict[str, dict], list[str]]:

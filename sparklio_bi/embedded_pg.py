@@ -114,8 +114,11 @@ def superuser_password(settings: Settings) -> str:
 
 def server_url(settings: Settings, database: str | None = None) -> str:
     """SQLAlchemy URL of a database on the embedded server."""
-    return (f"postgresql+psycopg2://{SUPERUSER}:{superuser_password(settings)}@{HOST}:{settings.pg_port}/"
-            f"{database or settings.pg_database}")
+    from sqlalchemy.engine import URL
+
+    url = URL.create("postgresql+psycopg2", username=SUPERUSER, password=superuser_password(settings), host=HOST,
+                     port=settings.pg_port, database=database or settings.pg_database)
+    return url.render_as_string(hide_password=False)  # quoted: a password may hold @ or /
 
 
 def _initdb(settings: Settings, user: str | None) -> None:
@@ -216,7 +219,8 @@ def _ensure_databases(settings: Settings, extra: tuple[str, ...]) -> None:
             if cur.fetchone() is None:
                 cur.execute(f'create database "{name}"')
     admin.close()
-    app = psycopg2.connect(server_url(settings).replace("+psycopg2", ""))
+    app = psycopg2.connect(host=HOST, port=settings.pg_port, user=SUPERUSER, dbname=settings.pg_database,
+                           password=superuser_password(settings), connect_timeout=10)
     app.autocommit = True
     with app.cursor() as cur:
         cur.execute("create extension if not exists pg_stat_statements")

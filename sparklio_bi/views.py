@@ -7,6 +7,7 @@ so an old migration always recreates exactly the definition it created.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,34 @@ SOURCE_DDL = SQL_DIR / "source" / "app_tables.sql"
 FILE_NAME = re.compile(r"^(?P<view>[a-z_]+)__v(?P<version>\d+)\.sql$")
 COLUMN_LINE = re.compile(r"^--\s{2,}(?P<name>[a-z_]+)\s+(?P<type>[a-z ]+?)(?:\s{2,}.*)?$")
 SOURCE_TABLES = ("users", "brands", "projects", "workflows", "agent_logs", "router_logs", "assets")
+
+
+RELEASED = SQL_DIR / "RELEASED.sha256"  # `sha256sum` lines of every released view and bundle file
+
+
+def released_problems() -> list[str]:
+    """Released SQL files that changed, went missing or were never recorded (one line each):
+    a released version is never edited, so a migration always recreates what it created."""
+    recorded = {}
+    for line in RELEASED.read_text().splitlines():
+        digest, name = line.split(maxsplit=1)
+        recorded[name.lstrip("*")] = digest
+    present = {path.relative_to(SQL_DIR).as_posix(): path for folder in (VIEWS_DIR, BUNDLE_DIR)
+               for path in sorted(folder.glob("*.sql"))}
+    problems = []
+    for name, digest in sorted(recorded.items()):
+        path = present.get(name)
+        if path is None:
+            problems.append(f"sql/{name}: released, but the file is gone (a migration still names it)")
+        elif hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            match = FILE_NAME.match(path.name)
+            fix = (f"add {match['view']}__v{int(match['version']) + 1}.sql and a migration instead" if match
+                   else "add a new version and a migration instead")
+            problems.append(f"sql/{name}: changed after its release: restore it and {fix}")
+    for name in sorted(set(present) - set(recorded)):
+        problems.append(f"sql/{name}: not in sql/RELEASED.sha256: once its migration is written, release it "
+                        f"with `cd sql && sha256sum {name} >> RELEASED.sha256`")
+    return problems
 
 
 @dataclass(frozen=True)

@@ -151,3 +151,25 @@ def test_downgrade_that_would_drop_collected_samples_refuses_without_drop_data(m
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert migrate.current(url) == "0002"
+
+
+def test_released_sql_is_locked(tmp_path, monkeypatch):
+    """Every released view and bundle file is recorded in sql/RELEASED.sha256; an edit is named
+    with the fix (a new version and a migration)."""
+    assert views.released_problems() == []
+    copy = tmp_path / "sql"
+    import shutil
+
+    shutil.copytree(views.SQL_DIR, copy)
+    monkeypatch.setattr(views, "SQL_DIR", copy)
+    monkeypatch.setattr(views, "VIEWS_DIR", copy / "views")
+    monkeypatch.setattr(views, "BUNDLE_DIR", copy / "bundle")
+    monkeypatch.setattr(views, "RELEASED", copy / "RELEASED.sha256")
+    edited = copy / "views" / "workflows__v1.sql"
+    edited.write_text(edited.read_text() + "\n-- a quiet fix\n")
+    (copy / "views" / "brands__v2.sql").write_text("select 1\n")
+    assert views.released_problems() == [
+        "sql/views/workflows__v1.sql: changed after its release: restore it and add workflows__v2.sql and a "
+        "migration instead",
+        "sql/views/brands__v2.sql: not in sql/RELEASED.sha256: once its migration is written, release it with "
+        "`cd sql && sha256sum views/brands__v2.sql >> RELEASED.sha256`"]

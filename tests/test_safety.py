@@ -272,3 +272,15 @@ def test_server_files_are_private_and_in_the_data_dir(server, settings):
     port = server.rsplit(":", 1)[1]
     assert (settings.data_dir / f"gunicorn-{port}.ctl").exists()
     assert (settings.data_dir / "pg.log").stat().st_mode & 0o077 == 0
+
+
+def test_a_password_with_url_characters_works(tmp_path):
+    env = dict(fresh_install_env(tmp_path), SPARKLIO_PG_PASSWORD="p@ss/w:rd#1?")
+    try:
+        assert run_cli("db", "start", env=env).returncode == 0
+        url = run_cli("db", "url", env=env).stdout.strip()
+        with database.connect(url) as conn, conn.cursor() as cur:
+            cur.execute("select current_user")
+            assert cur.fetchone() == ("postgres",)
+    finally:
+        run_cli("db", "stop", env=env)
