@@ -19,7 +19,7 @@ def data_layer(settings: config.Settings, step: Callable[[str], None], seed_job:
     """Database, source tables and demo data (demo mode only), migrations, the read-only role,
     one system sample; returns the read-only role's URL (what Superset connects with).
     Outside demo mode the application's tables and rows are never touched."""
-    step("1/7 PostgreSQL: " + ("DATABASE_URL" if settings.database_url else "embedded server in .data/pg"))
+    step("1/7 PostgreSQL: " + ("DATABASE_URL" if settings.database_url else f"embedded server in {settings.pg_dir}"))
     url = database.analytics_url(settings)  # starts the embedded server when there is no DATABASE_URL
     migrate.preflight(url, settings, demo)  # everything checked before anything is created
     database.ensure_database(database.superset_metadata_url(settings, start=False))
