@@ -10,13 +10,14 @@ Everything goes through Superset's security manager and its RLS commands (needs 
 """
 from __future__ import annotations
 
+from .assets import DATABASE_NAME
+
 VIEWER = "Sparklio Viewer"
 ANALYST = "Sparklio Analyst"
 BRAND_ROLE_PREFIX = "Sparklio Brand "
 BRAND_RULE_PREFIX = "sparklio brand "
 BRAND_COLUMN = "brand_id"
 ROLES = {"viewer": VIEWER, "analyst": ANALYST}
-DATABASE_NAME = "Sparklio Analytics"
 
 # Beyond Superset's read-only dashboard set (its PUBLIC_ROLE_PERMISSIONS): the menu and list
 # pages a signed-in person uses, and the frontend's own bookkeeping calls.
