@@ -19,6 +19,7 @@ from sparklio_bi import config, database, privileges
 from tests.conftest import (ADMIN_PASSWORD, CLI, READER_STATEMENT_TIMEOUT, SQL_MAX_ROW, api_list, cli,
                             form_login, start_server)
 from tests.reference import CHARTS
+from tests.test_cli import run_cli
 from tests.test_superset import (ASSETS, CHART_FILES, assert_chart_matches_reference, assert_dashboard_renders,
                                  chart_titles, csrf_header, open_browser)
 
@@ -139,7 +140,7 @@ def test_an_owner_that_may_not_create_roles_is_told_the_dbas_sql(make_database, 
     migrate.apply_source_ddl(owner)
     env = dict(os.environ, DATABASE_URL=owner, SPARKLIO_READER_ROLE="dba_reader",
                SPARKLIO_READER_PASSWORD="dba-reader-password")
-    refused = run_cli_env(env, "db", "upgrade")
+    refused = run_cli("db", "upgrade", env=env)
     assert refused.returncode == 1
     assert ("Error: role dba_reader does not exist and this role may not create it: ask a DBA to run: "
             "create role dba_reader login password '<password>'") in refused.stderr
@@ -147,7 +148,7 @@ def test_an_owner_that_may_not_create_roles_is_told_the_dbas_sql(make_database, 
         dba_sql = privileges.dba_grants(config.load(dict(os.environ, SPARKLIO_READER_ROLE="dba_reader")),
                                         database_name)
         cur.execute(dba_sql.replace("'<password>'", "'dba-reader-password'"))
-    assert run_cli_env(env, "db", "upgrade").returncode == 0
+    assert run_cli("db", "upgrade", env=env).returncode == 0
     dba_settings = config.load(env)
     monkeypatch.setenv("SPARKLIO_READER_PASSWORD", "dba-reader-password")
     reader = privileges.ensure_login(owner, dba_settings)  # may not alter the role: checks the DBA's work
@@ -155,10 +156,6 @@ def test_an_owner_that_may_not_create_roles_is_told_the_dbas_sql(make_database, 
     with database.connect(reader) as conn, conn.cursor() as cur:
         cur.execute("select count(*) from analytics.workflows")
         assert cur.fetchone()[0] == 0
-
-
-def run_cli_env(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300, env=env)
 
 
 # --- SQL Lab ---------------------------------------------------------------------------------
