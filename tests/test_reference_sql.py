@@ -4,7 +4,7 @@ transaction, so now() is the same instant for both."""
 import pytest
 
 from sparklio_bi import collect, config, database
-from tests.reference import CHARTS, compare
+from sparklio_bi.reference import CHARTS, compare
 
 
 def test_connection_sample_equals_reference(seeded_url):

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sparklio_bi import config, database, privileges
 from tests.conftest import (ADMIN_PASSWORD, CLI, READER_STATEMENT_TIMEOUT, SQL_MAX_ROW, api_list, cli,
                             form_login, start_server)
-from tests.reference import CHARTS
+from sparklio_bi.reference import CHARTS
 from tests.test_cli import run_cli
 from tests.test_superset import (ASSETS, CHART_FILES, assert_chart_matches_reference, assert_dashboard_renders,
                                  chart_titles, csrf_header, open_browser)

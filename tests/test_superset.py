@@ -21,7 +21,7 @@ import yaml
 
 from sparklio_bi import database
 from tests.conftest import ADMIN_PASSWORD, SCREENSHOTS, api_list, cli, csrf_header, form_login
-from tests.reference import CHARTS, compare, normalise
+from sparklio_bi.reference import CHARTS, compare, normalise
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"
