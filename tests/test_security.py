@@ -20,7 +20,8 @@ from tests.conftest import (ADMIN_PASSWORD, CLI, READER_STATEMENT_TIMEOUT, SQL_M
                             form_login, start_server)
 from sparklio_bi.reference import CHARTS
 from tests.test_cli import run_cli
-from tests.test_superset import (ASSETS, CHART_FILES, assert_chart_matches_reference, assert_dashboard_renders,
+from sparklio_bi.reference import CHART_FILES
+from tests.test_superset import (ASSETS, assert_chart_matches_reference, assert_dashboard_renders,
                                  chart_titles, csrf_header, open_browser)
 
 ROOT = Path(__file__).resolve().parent.parent

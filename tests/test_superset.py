@@ -21,25 +21,10 @@ import yaml
 
 from sparklio_bi import database
 from tests.conftest import ADMIN_PASSWORD, SCREENSHOTS, api_list, cli, csrf_header, form_login
-from sparklio_bi.reference import CHARTS, compare, normalise
+from sparklio_bi.reference import CHART_FILES, CHARTS, compare, normalise
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"
-CHART_FILES = {  # spec key -> assets/charts/<file>.yaml
-    "1.1": "Daily_workflow_runs", "1.2": "Workflow_status_distribution",
-    "1.3": "Average_workflow_execution_time", "2.1": "Executions_per_agent",
-    "2.2": "Average_latency_per_agent", "2.3": "Success_rate_per_agent",
-    "2.4": "Top_5_agents_by_failures_all_vs_still_failing", "3.1": "Intent_distribution",
-    "3.2": "Selected_model_distribution", "3.3": "Risk_level_distribution",
-    "3.4": "Context_minimization_effect", "4.1": "Projects_per_brand_top_10",
-    "4.2": "Assets_generated_per_brand_top_10", "4.3": "Average_workflow_time_per_brand",
-    "5.1": "PostgreSQL_connections", "5.2": "PostgreSQL_database_size", "5.3": "Top_10_slowest_queries",
-    "5.4": "Size_per_table_top_10", "6.1": "Daily_active_users", "6.2": "Projects_per_user_top_10",
-    "6.3": "New_signups", "7.1": "Asset_type_distribution", "7.2": "Assets_per_day",
-    "7.3": "Review_approval_rate", "7.4": "Average_review_score",
-    "8.1": "Failures_per_day_all_vs_still_failing", "8.2": "Failure_type_distribution_all_failures",
-    "8.3": "Latest_20_failures_recovered_or_not", "8.4": "Recovery_time_per_agent_recovered_failures",
-}
 
 
 def chart_titles() -> dict[str, str]:
