@@ -29,6 +29,7 @@ class Settings:
     redis_url: str | None
     reader_role: str = "sparklio_reader"  # SPARKLIO_READER_ROLE: the read-only role Superset connects as
     reader_statement_timeout: str = "30s"  # SPARKLIO_READER_STATEMENT_TIMEOUT: enforced by PostgreSQL
+    timezone: str = "UTC"  # SPARKLIO_TIMEZONE: the reporting time zone of days (rollups, daily views)
 
     @property
     def embedded(self) -> bool:
@@ -61,7 +62,21 @@ def load(env: dict[str, str] | None = None) -> Settings:
         reader_role=_identifier("SPARKLIO_READER_ROLE", env.get("SPARKLIO_READER_ROLE", "sparklio_reader")),
         reader_statement_timeout=_duration("SPARKLIO_READER_STATEMENT_TIMEOUT",
                                            env.get("SPARKLIO_READER_STATEMENT_TIMEOUT", "30s")),
+        timezone=_timezone("SPARKLIO_TIMEZONE", env.get("SPARKLIO_TIMEZONE") or "UTC"),
     )
+
+
+def _timezone(name: str, value: str) -> str:
+    """An IANA time zone name (Asia/Seoul, UTC), as both Python and PostgreSQL know them."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        if not re.fullmatch(r"[A-Za-z0-9_+/-]+", value):
+            raise ValueError
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{name}={value!r} is not a time zone name such as UTC or Asia/Seoul") from None
+    return value
 
 
 def _port(name: str, value: str) -> int:

@@ -195,6 +195,11 @@ def seed(url: str, scale: float, seed: int = 42, now: datetime | None = None,
         projects = _write_owners(rng, timeline, size, out)
         _write_activity(rng, timeline, size, projects, out)
         out.finish()
+        cur.execute("select to_regclass(%s)", (f"{settings.analytics_schema}.rollup_state",))
+        if cur.fetchone()[0]:  # the rollups exist (migrated): rebuilt from the new rows, atomically
+            from . import rollups
+
+            rollups.refresh(conn, settings, full=True)
     return out.counts
 
 

@@ -67,7 +67,7 @@ def render(path: Path, settings: config.Settings | None = None) -> str:
     """The file's SQL with the configured schema names filled in."""
     settings = settings or config.load()
     return Template(path.read_text()).substitute(analytics=settings.analytics_schema,
-                                                 source=settings.source_schema)
+                                                 source=settings.source_schema, timezone=settings.timezone)
 
 
 def all_versions() -> dict[str, list[int]]:

@@ -1,0 +1,173 @@
+"""The rollups behind the dashboards: analytics.<name>_rollup tables kept current incrementally.
+
+Each rollup holds, per period and dimension values, the sums its `<name>_buckets(period, since,
+until)` function computes from a raw view (sql/bundle/rollup_buckets__v1.sql): whole days (in
+SPARKLIO_TIMEZONE) before the current day, whole hours of the current day up to the watermark.
+The `<name>_stats` views add the rows created from the watermark on, aggregated live, so a chart
+on a stats view shows the same numbers as the raw view, at once, for any range that starts on a
+midnight (or on an hour of the current day).
+
+A refresh (every 30 s while Superset is served, or `sparklio-bi rollups refresh`) recomputes
+only the periods that changed, in one REPEATABLE READ transaction:
+- the hours completed since the last refresh (and, after midnight, the days they now belong to);
+- the periods of rows inserted or updated since the last refresh, found through the rows'
+  `xmin` (the transaction that wrote them): on the recent end of the id index for the large,
+  append-mostly tables (agent_logs, router_logs) plus failures of the last two days (a failure
+  turns into a recovery in place), and over the whole table for workflows and assets (they
+  change status and review in place, and are a fifth of the size).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from . import config
+
+LOCK = 72_051_777  # pg_advisory_xact_lock key: one refresh at a time
+RECENT_IDS = 100_000  # how far below the last id seen a refresh looks for late commits
+RECOVERY_WINDOW = "2 days"  # failures older than this that recover show after `refresh --full`
+
+
+@dataclass(frozen=True)
+class Rollup:
+    name: str  # rollup_state.rollup; tables <name>_rollup, function <name>_buckets, view <name>_stats
+    source: str  # the application table whose changes it follows
+    whole_table: bool  # look for changed rows in the whole table (else in the recent ids)
+    recent_failures: bool = False  # also failures of the last RECOVERY_WINDOW (recoveries)
+
+    @property
+    def table(self) -> str:
+        return f"{self.name}_rollup"
+
+
+ROLLUPS = (
+    Rollup("agent", "agent_logs", whole_table=False, recent_failures=True),
+    Rollup("error", "agent_logs", whole_table=False, recent_failures=True),
+    Rollup("router", "router_logs", whole_table=False),
+    Rollup("workflow", "workflows", whole_table=True),
+    Rollup("asset", "assets", whole_table=True),
+)
+
+
+@dataclass
+class Refreshed:
+    rollup: str
+    periods: int  # days and hours recomputed
+    rows: int  # rollup rows written
+    seconds: float
+    since: datetime | str | None = None  # start of the earliest period recomputed
+
+
+def refresh(conn, settings: config.Settings | None = None, full: bool = False) -> list[Refreshed]:
+    """Bring every rollup up to date on `conn` (psycopg2) and commit nothing: the caller owns the
+    transaction (REPEATABLE READ, so the changes found and the sums written agree)."""
+    settings = settings or config.load()
+    a = settings.analytics_schema
+    with conn.cursor() as cur:
+        cur.execute("select pg_advisory_xact_lock(%s)", (LOCK,))
+        cur.execute("select now(), date_trunc('hour', now(), %(tz)s), date_trunc('day', now(), %(tz)s), "
+                    "txid_snapshot_xmin(txid_current_snapshot())", {"tz": settings.timezone})
+        now, hour, today, snapshot_xmin = cur.fetchone()
+        done = [_refresh_one(cur, settings, rollup, full, hour, today, snapshot_xmin) for rollup in ROLLUPS]
+        agents = done[0]  # the Agent and Model filters' options: pairs of the periods recomputed and live
+        cur.execute(f"""
+            insert into {a}.agent_model_pairs (agent_name, model)
+            select distinct agent_name, model from {a}.agent_stats
+            where period_start >= least(%s::timestamptz, %s::timestamptz)
+            on conflict do nothing""", (agents.since or hour, hour))
+    return done
+
+
+def refresh_in_transaction(url: str, settings: config.Settings | None = None, full: bool = False) -> list[Refreshed]:
+    """`refresh` in a transaction of its own, committed."""
+    from . import database
+
+    with database.connect(url) as conn:
+        conn.set_session(isolation_level="REPEATABLE READ")
+        return refresh(conn, settings, full)
+
+
+def _refresh_one(cur, settings: config.Settings, rollup: Rollup, full: bool, hour: datetime,
+                 today: datetime, snapshot_xmin: int) -> Refreshed:
+    a, s = settings.analytics_schema, settings.source_schema
+    zone = ZoneInfo(settings.timezone)
+    started = time.monotonic()
+    cur.execute(f"select watermark, last_id, last_xmin from {a}.rollup_state where rollup = %s for update",
+                (rollup.name,))
+    state = cur.fetchone()
+    cur.execute(f"select coalesce(max(id), 0) from {s}.{rollup.source}")
+    last_id = cur.fetchone()[0]
+    if state is None or full:
+        cur.execute(f"delete from {a}.{rollup.table}")
+        periods = [("day", None, today), ("hour", today, hour)]
+    else:
+        watermark, previous_id, previous_xmin = state
+        changed = _changed_hours(cur, settings, rollup, watermark, previous_id, previous_xmin)
+        if watermark < hour:  # hours completed since
+            changed |= {watermark + timedelta(hours=i) for i in range(int((hour - watermark) / timedelta(hours=1)))}
+        periods = sorted({_period(h, today, zone) for h in changed}, key=lambda p: (p[1], p[0]))
+    rows = 0
+    for period, since, until in periods:
+        if since is not None:
+            cur.execute(f"delete from {a}.{rollup.table} where period_start >= %s and period_start < %s",
+                        (since, until))
+        cur.execute(f"insert into {a}.{rollup.table} select * from {a}.{rollup.name}_buckets(%s, %s, %s)",
+                    (period, since or "-infinity", until))
+        rows += cur.rowcount
+    cur.execute(f"""
+        insert into {a}.rollup_state (rollup, watermark, last_id, last_xmin, refreshed_at)
+        values (%(rollup)s, %(hour)s, %(id)s, %(xmin)s, now())
+        on conflict (rollup) do update set watermark = excluded.watermark, last_id = excluded.last_id,
+            last_xmin = excluded.last_xmin, refreshed_at = excluded.refreshed_at""",
+                {"rollup": rollup.name, "hour": hour, "id": last_id, "xmin": snapshot_xmin})
+    starts = [start for _, start, _ in periods]
+    since = "-infinity" if None in starts else min(starts, default=None)
+    return Refreshed(rollup.name, len(periods), rows, time.monotonic() - started, since)
+
+
+def _changed_hours(cur, settings: config.Settings, rollup: Rollup, watermark: datetime, previous_id: int,
+                   previous_xmin: int) -> set[datetime]:
+    """Hours (before the watermark) holding rows written by transactions the last refresh did not
+    see: a row's xmin is at or above the last refresh's snapshot xmin. `age()` compares the
+    32-bit xids the way PostgreSQL does, across wraparound."""
+    s = settings.source_schema
+    params = {"tz": settings.timezone, "watermark": watermark, "xid": str(previous_xmin % 2**32),
+              "id": previous_id - RECENT_IDS, "window": RECOVERY_WINDOW}
+    unseen = "age(xmin) <= age(%(xid)s::xid)"
+    where = [f"id > %(id)s and {unseen}"]
+    if rollup.whole_table:
+        where = [unseen]
+    if rollup.recent_failures:
+        where.append(f"status <> 'success' and created_at >= %(watermark)s - %(window)s::interval and {unseen}")
+    query = " union ".join(
+        f"select date_trunc('hour', created_at, %(tz)s) from {s}.{rollup.source} "
+        f"where created_at < %(watermark)s and {condition}" for condition in where)
+    cur.execute(query, params)
+    return {row[0] for row in cur.fetchall()}
+
+
+def _period(hour: datetime, today: datetime, zone: ZoneInfo) -> tuple[str, datetime, datetime]:
+    """The rollup period an hour belongs to: its day before today, itself from today on."""
+    if hour >= today:
+        return "hour", hour, hour + timedelta(hours=1)
+    local = hour.astimezone(zone)
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return "day", day, day + timedelta(days=1)
+
+
+def status(url: str, settings: config.Settings | None = None) -> list[tuple]:
+    """(rollup, watermark, refreshed_at, rows) of every rollup."""
+    from . import database
+
+    settings = settings or config.load()
+    a = settings.analytics_schema
+    with database.connect(url) as conn, conn.cursor() as cur:
+        out = []
+        for rollup in ROLLUPS:
+            cur.execute(f"select watermark, refreshed_at from {a}.rollup_state where rollup = %s", (rollup.name,))
+            state = cur.fetchone() or (None, None)
+            cur.execute(f"select count(*) from {a}.{rollup.table}")
+            out.append((rollup.name, *state, cur.fetchone()[0]))
+        return out
