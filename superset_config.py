@@ -67,17 +67,21 @@ SUPERSET_WEBSERVER_TIMEOUT = int(_env("SUPERSET_WEBSERVER_TIMEOUT", "60"))
 DEFAULT_RELATIVE_START_TIME = "now"
 DEFAULT_RELATIVE_END_TIME = "now"
 
-# Caching: in-process by default, Redis when REDIS_URL is set. Chart data is kept briefly so
-# dashboards stay current (SUPERSET_DATA_CACHE_TIMEOUT seconds).
+# Caching: Redis when REDIS_URL is set, else files in the data dir, which every gunicorn worker
+# shares (an in-process cache is per worker: half of the second loads missed). Chart data is
+# kept briefly so dashboards stay current (SUPERSET_DATA_CACHE_TIMEOUT seconds; with the rollup
+# refresh every 30 s, a late row shows within a minute).
 _REDIS_URL = _settings.redis_url
-_DATA_TIMEOUT = int(_env("SUPERSET_DATA_CACHE_TIMEOUT", "60"))
+_DATA_TIMEOUT = int(_env("SUPERSET_DATA_CACHE_TIMEOUT", "30"))
+_CACHE_DIR = _settings.data_dir / "superset-cache"
 
 
 def _cache(prefix: str, timeout: int) -> dict:
     if _REDIS_URL:
         return {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": _REDIS_URL,
                 "CACHE_KEY_PREFIX": f"sparklio_{prefix}_", "CACHE_DEFAULT_TIMEOUT": timeout}
-    return {"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": 1000, "CACHE_DEFAULT_TIMEOUT": timeout}
+    return {"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": str(_CACHE_DIR / prefix), "CACHE_THRESHOLD": 20000,
+            "CACHE_DEFAULT_TIMEOUT": timeout}
 
 
 CACHE_CONFIG = _cache("meta", 300)

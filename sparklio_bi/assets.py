@@ -431,26 +431,34 @@ def _superset(username: str | None) -> Iterator[None]:
 
 def export_bundle(assets_dir: Path, username: str | None = None) -> list[Path]:
     """Export from Superset the dashboards on the bundle's database, with everything they use,
-    normalised (no ids, no secrets, sorted keys) into assets_dir; returns the files written."""
+    and every dataset on that database (the raw views no chart reads are there for SQL Lab and
+    Explore), normalised (no ids, no secrets, sorted keys) into assets_dir; returns the files
+    written."""
     with _superset(username):
         from superset.commands.dashboard.export import ExportDashboardsCommand
+        from superset.commands.dataset.export import ExportDatasetsCommand
 
-        ids = _bundle_dashboard_ids(assets_dir)
+        ids, dataset_ids = _bundle_ids(assets_dir)
         if not ids:
             raise AssetsError("Superset has no dashboard with charts on the bundle's database")
         exported = {name: content() for name, content in ExportDashboardsCommand(ids).run()}
+        exported.update((name, content()) for name, content in ExportDatasetsCommand(dataset_ids).run())
     return _write(assets_dir, normalise(exported))
 
 
-def _bundle_dashboard_ids(assets_dir: Path) -> list[int]:
+def _bundle_ids(assets_dir: Path) -> tuple[list[int], list[int]]:
+    """Ids of the dashboards with charts on the bundle's database, and of its datasets."""
     from superset import db
+    from superset.connectors.sqla.models import SqlaTable
     from superset.models.dashboard import Dashboard
 
     uuids = {load_yaml(text).get("uuid") for rel, text in read_bundle(assets_dir).items()
              if rel.startswith("databases/")} if assets_dir.is_dir() else set()
     ours = lambda database: str(database.uuid) in uuids or database.database_name == DATABASE_NAME  # noqa: E731
-    return sorted(d.id for d in db.session.query(Dashboard).all()
-                  if any(c.table is not None and ours(c.table.database) for c in d.slices))
+    dashboards = sorted(d.id for d in db.session.query(Dashboard).all()
+                        if any(c.table is not None and ours(c.table.database) for c in d.slices))
+    datasets = sorted(t.id for t in db.session.query(SqlaTable).all() if ours(t.database))
+    return dashboards, datasets
 
 
 def normalise(exported: dict[str, str]) -> dict[str, str]:

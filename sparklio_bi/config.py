@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SUPERSET_DATABASE = "superset"  # Superset's metadata database on the embedded server (or beside the analytics one)
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 DURATION = re.compile(r"^\d+(ms|s|min|h)?$")  # as PostgreSQL reads statement_timeout
 

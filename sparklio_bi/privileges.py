@@ -169,9 +169,9 @@ def _harden_embedded(cur, settings: config.Settings) -> None:
     cur.execute(sql.SQL("revoke temporary on database {} from public").format(name))
     for function in EMBEDDED_REVOKED_FUNCTIONS:
         cur.execute(f"revoke execute on function pg_catalog.{function} from public")
-    cur.execute("select 1 from pg_database where datname = 'superset'")
+    cur.execute("select 1 from pg_database where datname = %s", (config.SUPERSET_DATABASE,))
     if cur.fetchone():
-        cur.execute("revoke connect on database superset from public")
+        cur.execute(sql.SQL("revoke connect on database {} from public").format(sql.Identifier(config.SUPERSET_DATABASE)))
 
 
 def _check_dba_setup(url: str, settings: config.Settings) -> None:

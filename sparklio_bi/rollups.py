@@ -113,9 +113,11 @@ def _refresh_one(cur, settings: config.Settings, rollup: Rollup, full: bool, hou
         if since is not None:
             cur.execute(f"delete from {a}.{rollup.table} where period_start >= %s and period_start < %s",
                         (since, until))
-        cur.execute(f"insert into {a}.{rollup.table} select * from {a}.{rollup.name}_buckets(%s, %s, %s)",
-                    (period, since or "-infinity", until))
+        cur.execute(f"insert into {a}.{rollup.table} select * from {a}.{rollup.name}_buckets(%s, %s, %s) "
+                    "order by 1", (period, since or "-infinity", until))  # a period's rows together on disk
         rows += cur.rowcount
+    if full:
+        cur.execute(f"analyze {a}.{rollup.table}")
     cur.execute(f"""
         insert into {a}.rollup_state (rollup, watermark, last_id, last_xmin, refreshed_at)
         values (%(rollup)s, %(hour)s, %(id)s, %(xmin)s, now())

@@ -253,16 +253,25 @@ def test_views_dropped_or_changed_behind_the_bundles_back_are_repaired(bootstrap
         definition = cur.fetchone()[0].rstrip().rstrip(";")
         cur.execute("drop view analytics.router_logs")
         cur.execute(f"create or replace view analytics.projects as select * from ({definition}) d where false")
+        # a view another view is built on (errors reads agent_logs)
+        cur.execute("select pg_get_viewdef('analytics.agent_logs'::regclass)")
+        definition = cur.fetchone()[0].rstrip().rstrip(";")
+        cur.execute(f"create or replace view analytics.agent_logs as select * from ({definition}) d where false")
     upgraded = run_cli("db", "upgrade")
     assert upgraded.returncode == 0, upgraded.stderr
     assert "repaired analytics.router_logs was missing: recreated from sql/views/router_logs__v1.sql" in upgraded.stdout
     assert "repaired analytics.projects differed from its file" in upgraded.stdout
+    assert "repaired analytics.agent_logs differed from its file" in upgraded.stdout
+    assert "repaired analytics.errors was dropped with a view it reads: recreated from sql/views/errors__v2.sql" \
+        in upgraded.stdout
     from sparklio_bi import privileges
 
     with database.connect(privileges.reader_url(url, settings)) as conn, conn.cursor() as cur:
         cur.execute("select count(*) from analytics.projects")
         assert cur.fetchone()[0] > 0
         cur.execute("select count(*) from analytics.router_logs")
+        assert cur.fetchone()[0] > 0
+        cur.execute("select count(*) from analytics.errors")
         assert cur.fetchone()[0] > 0
     again = run_cli("db", "upgrade")
     assert "repaired" not in again.stdout  # nothing left to repair

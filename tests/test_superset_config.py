@@ -32,11 +32,13 @@ def load(tmp_path, **env):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_defaults_are_safe_and_in_process(tmp_path):
-    """Demo mode (the embedded server): a secret key is generated once and kept 0600."""
+def test_defaults_are_safe_and_shared_between_workers(tmp_path):
+    """Demo mode (the embedded server): a secret key is generated once and kept 0600; chart data
+    cached in files of the data dir, which both gunicorn workers read."""
     config = load(tmp_path)
     assert config["meta"] == "postgresql+psycopg2://postgres:p@127.0.0.1:5433/superset"
-    assert config["data"]["CACHE_TYPE"] == "SimpleCache" and config["data"]["CACHE_DEFAULT_TIMEOUT"] == 60
+    assert config["data"]["CACHE_TYPE"] == "FileSystemCache" and config["data"]["CACHE_DEFAULT_TIMEOUT"] == 30
+    assert config["data"]["CACHE_DIR"] == str(tmp_path / "data" / "superset-cache" / "data")
     assert not config["celery"]
     assert (config["start"], config["end"]) == ("now", "now")
     assert (config["secure"], config["httponly"], config["samesite"]) == (False, True, "Lax")

@@ -1,6 +1,6 @@
 """Rollups: analytics.<name>_rollup tables filled by <name>_buckets() and read, with the live
-rows after their watermark, through the <name>_stats views; errors v2 (built on agent_logs,
-with brand columns); workflow_daily v2 (from the rollup, days in SPARKLIO_TIMEZONE); and the
+rows after their watermark, through the <name>_stats views; agent_logs v3 (left joins, no
+CTEs: flattened into the queries reading it); errors v2 (built on agent_logs, with brand columns); workflow_daily v2 (from the rollup, days in SPARKLIO_TIMEZONE); and the
 small brand_names and agent_models views the dashboards' filters list their options from.
 
 The first build reads every source row once (about a minute at 10 million agent_logs).
@@ -26,6 +26,7 @@ TABLES = tuple(rollup.table for rollup in rollups.ROLLUPS) + ("agent_model_pairs
 
 
 def upgrade() -> None:
+    replace_view("agent_logs", 3)
     replace_view("errors", 2)
     run_bundle_sql("rollups__v1")
     run_bundle_sql("rollup_buckets__v1")
@@ -47,3 +48,4 @@ def downgrade() -> None:
     for table in TABLES:
         op.execute(f"drop table {schema}.{table}")
     replace_view("errors", 1)
+    replace_view("agent_logs", 2)
