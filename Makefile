@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: bootstrap test system-packages lock benchmark clean
+.PHONY: bootstrap test system-packages lock benchmark benchmark-seed clean
 
 bootstrap: $(STAMP)  ## set everything up and serve Superset on :8088
 	$(BIN)/sparklio-bi bootstrap
@@ -31,7 +31,10 @@ lock:  ## re-pin constraints.txt from the current venv
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt.new
 	{ head -3 constraints.txt; cat constraints.txt.new; } > constraints.txt && rm constraints.txt.new
 
-benchmark: $(STAMP)  ## seed 1M agent_logs and print time and memory
+benchmark: $(STAMP)  ## charts and dashboards at scale 1000 on a bundle of its own (.data-bench/): benchmarks/results.json
+	$(BIN)/sparklio-bi bench --scale 1000 --runs 5
+
+benchmark-seed: $(STAMP)  ## seed 1M agent_logs and print time and memory
 	$(BIN)/python benchmarks/seed_benchmark.py --scale 100
 
 clean:

@@ -253,6 +253,51 @@ def collect(mode: str, interval: float | None) -> None:
     collecting.collect_forever(url, s, interval, on_sample=lambda n: click.echo(f"{n} samples written"))
 
 
+@main.group()
+def rollups() -> None:
+    """The rollups behind the dashboards (analytics.*_rollup, read through the *_stats views)."""
+
+
+@rollups.command("refresh")
+@click.option("--full", is_flag=True, help="Rebuild every rollup from all rows (else only what changed).")
+@click.option("--every", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
+              help="Refresh every SECONDS until interrupted (`serve` runs this every 30 s).")
+@expected_failures
+def rollups_refresh(full: bool, every: float | None) -> None:
+    """Recompute the rollup periods that changed since the last refresh: new hours, rows
+    inserted late, failures that recovered, workflows and assets updated in place.
+
+    Example: sparklio-bi rollups refresh --full
+    """
+    from . import rollups as rolling
+
+    s = settings()
+    url = database.analytics_url(s)
+    while True:
+        started = time.monotonic()
+        done = rolling.refresh_in_transaction(url, s, full=full)
+        click.echo(f"refreshed in {time.monotonic() - started:.2f}s: " + ", ".join(
+            f"{r.rollup} {r.periods} periods/{r.rows} rows" for r in done))
+        if every is None:
+            return
+        full = False
+        time.sleep(max(0.0, every - (time.monotonic() - started)))
+
+
+@rollups.command("status")
+@expected_failures
+def rollups_status() -> None:
+    """Each rollup's watermark (rows after it are read live), last refresh and size.
+
+    Example: sparklio-bi rollups status
+    """
+    from . import rollups as rolling
+
+    s = settings()
+    for name, watermark, refreshed_at, rows in rolling.status(database.analytics_url(s), s):
+        click.echo(f"{name:<9} watermark {watermark}  refreshed {refreshed_at}  {rows:,} rows")
+
+
 # --- Superset ------------------------------------------------------------------------------
 
 @main.group("assets")
@@ -480,6 +525,56 @@ def recover_secret_key() -> None:
 
 
 @main.command()
+@click.option("--scale", type=float, default=1000.0, show_default=True,
+              help="Demo data size of the bench's own database (1 = 10,000 agent_logs).")
+@click.option("--runs", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Timed runs of each measurement, after one warm-up.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              show_default="benchmarks/results.json",
+              help="The results as JSON; RESULTS-dashboards.md (Markdown) is written beside it.")
+@click.option("--dir", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              show_default=".data-bench/ in the project",
+              help="The bench's own data dir (embedded PostgreSQL, secrets, logs); never the install's .data/.")
+@click.option("--skip-browser", is_flag=True, help="Leave out the dashboards' renders in headless Chromium.")
+@click.option("--keep", is_flag=True, help="Leave the bench's Superset and PostgreSQL running at the end.")
+@click.option("--reseed", is_flag=True,
+              help="Seed again even when the bench's database already holds this scale.")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, show_default="a free port",
+              help="Port of the bench's Superset.")
+@expected_failures
+def bench(scale: float, runs: int, output: Path | None, data_dir: Path | None, skip_browser: bool, keep: bool,
+          reseed: bool, port: int | None) -> None:
+    """Benchmark the 29 charts and 8 dashboards on a bundle of its own: bootstrap (data of the same
+    scale re-used), serve, then time each chart's reference SQL, generated SQL, data API (forced
+    and cached), each dashboard's requests fired concurrently and its cold render in Chromium.
+    Prints a summary; writes benchmarks/results.json and benchmarks/RESULTS-dashboards.md.
+
+    Example: sparklio-bi bench --scale 1 --runs 3 --skip-browser
+    """
+    from . import bench as benchmark
+    from . import seed as seeding
+
+    seeding.sizes(scale)  # rejects a bad --scale before anything is started
+    started = time.monotonic()
+
+    def progress(line: str) -> None:
+        click.echo(f"[{time.monotonic() - started:6.0f}s] {line}", err=True)
+
+    try:
+        results = benchmark.run(scale, runs, output or benchmark.DEFAULT_OUTPUT, data_dir or benchmark.DEFAULT_DIR,
+                                skip_browser, keep, reseed, port, progress, benchmark.command_line())
+    except benchmark.BenchError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        raise click.ClickException("interrupted: the bench's Superset and PostgreSQL were stopped") from None
+    for line in benchmark.summary_lines(results):
+        click.echo(line)
+    written = output or benchmark.DEFAULT_OUTPUT
+    click.echo(f"\nwritten: {written} and {written.with_name(benchmark.MARKDOWN_NAME)} "
+               f"({results['total_seconds']:.0f}s in all)")
+
+
+@main.command()
 @server_address
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--collect-interval", type=click.FloatRange(min=0), default=60, show_default=True,
@@ -491,6 +586,9 @@ def serve(host: str, port: int, workers: int, collect_interval: float) -> None:
     Example: sparklio-bi serve --port 8088
     """
     _serve(host, port, workers, collect_interval)
+
+
+ROLLUP_REFRESH_SECONDS = 30  # with the 30 s chart cache: a late row shows within a minute
 
 
 def _serve(host: str, port: int, workers: int, collect_interval: float) -> None:
@@ -507,6 +605,8 @@ def _serve(host: str, port: int, workers: int, collect_interval: float) -> None:
     if collect_interval:
         collector = subprocess.Popen([sys.executable, "-m", "sparklio_bi.cli", "collect", "--interval",
                                       str(collect_interval)], stdout=subprocess.DEVNULL)
+    refresher = subprocess.Popen([sys.executable, "-m", "sparklio_bi.cli", "rollups", "refresh", "--every",
+                                  str(ROLLUP_REFRESH_SECONDS)], stdout=subprocess.DEVNULL)
     step(f"Superset on http://{host}:{port}/ (Ctrl-C to stop)")
     server = superset_setup.start_server(host, port, workers, s.data_dir)
     signal.signal(signal.SIGTERM, _interrupt)  # stop the children on `kill` as on Ctrl-C
@@ -517,6 +617,7 @@ def _serve(host: str, port: int, workers: int, collect_interval: float) -> None:
         server.wait()
         code = 0
     finally:
+        refresher.terminate()
         if collector:
             collector.terminate()
     if code:

@@ -26,6 +26,11 @@ class Chart:
 
 W7 = "now() - interval '7 days'"
 W30 = "now() - interval '30 days'"
+# The charts on the rollups (the *_stats views) count whole days: their windows start at midnight
+# (SPARKLIO_TIMEZONE; UTC here), N days before today, and end now.
+D7 = "date_trunc('day', now()) - interval '7 days'"
+D30 = "date_trunc('day', now()) - interval '30 days'"
+MIDNIGHT = "window from midnight N days ago to now (spec: now() - N days), so the rollups answer it exactly"
 
 CHARTS = [
     Chart("1.1", "Daily workflow runs", "series",
@@ -37,51 +42,60 @@ CHARTS = [
               where day >= {W30} group by day order by day""",
           fix="last 30 calendar days ascending, empty days as 0 (spec: 30 latest days with data, DESC)"),
     Chart("1.2", "Workflow status distribution", "rows",
-          f"select status, count(*) from workflows where created_at >= {W7} group by status",
-          f"select status, count(*) from analytics.workflows where created_at >= {W7} group by status"),
+          f"select status, count(*) from workflows where created_at >= {D7} group by status",
+          f"select status, count(*) from analytics.workflows where created_at >= {D7} group by status",
+          fix=MIDNIGHT),
     Chart("1.3", "Average execution time", "scalar",
           f"""select avg(extract(epoch from (completed_at - created_at))) from workflows
-              where status = 'completed' and created_at >= {W7}""",
+              where status = 'completed' and created_at >= {D7}""",
           f"""select avg(duration_seconds) from analytics.workflows
-              where status = 'completed' and created_at >= {W7}"""),
+              where status = 'completed' and created_at >= {D7}""",
+          fix=MIDNIGHT),
     Chart("2.1", "Executions per agent", "rows",
-          f"select agent_name, count(*) from agent_logs where created_at >= {W7} group by agent_name",
-          f"select agent_name, count(*) from analytics.agent_logs where created_at >= {W7} group by agent_name"),
+          f"select agent_name, count(*) from agent_logs where created_at >= {D7} group by agent_name",
+          f"select agent_name, count(*) from analytics.agent_logs where created_at >= {D7} group by agent_name",
+          fix=MIDNIGHT),
     Chart("2.2", "Average latency per agent", "rows",
-          f"select agent_name, avg(latency_ms) from agent_logs where created_at >= {W7} group by agent_name",
+          f"select agent_name, avg(latency_ms) from agent_logs where created_at >= {D7} group by agent_name",
           f"""select agent_name, avg(latency_ms) from analytics.agent_logs
-              where created_at >= {W7} group by agent_name"""),
+              where created_at >= {D7} group by agent_name""",
+          fix=MIDNIGHT),
     Chart("2.3", "Success rate per agent", "rows",
           f"""select agent_name, count(*) as total,
                      sum(case when status = 'success' then 1 else 0 end) as success,
                      round(100.0 * sum(case when status = 'success' then 1 else 0 end) / count(*), 2)
-              from agent_logs where created_at >= {W7} group by agent_name""",
+              from agent_logs where created_at >= {D7} group by agent_name""",
           f"""select agent_name, count(*), sum(is_success), round(100.0 * sum(is_success) / count(*), 2)
-              from analytics.agent_logs where created_at >= {W7} group by agent_name"""),
+              from analytics.agent_logs where created_at >= {D7} group by agent_name""",
+          fix=MIDNIGHT),
     Chart("2.4", "Top 5 agents by failures", "top",
           f"""select agent_name, count(*) as failures, sum(case when status = 'error' then 1 else 0 end)
-              from agent_logs where status in ('error', 'recovered') and created_at >= {W7}
+              from agent_logs where status in ('error', 'recovered') and created_at >= {D7}
               group by agent_name order by failures desc limit 5""",
           f"""select agent_name, count(*) as failures, sum(1 - is_recovered) from analytics.errors
-              where created_at >= {W7} group by agent_name order by failures desc limit 5""",
-          fix="ranks by every failure, recovered or not; the second number is the spec's status = 'error'"),
+              where created_at >= {D7} group by agent_name order by failures desc limit 5""",
+          fix="ranks by every failure, recovered or not; the second number is the spec's status = 'error'; " + MIDNIGHT),
     Chart("3.1", "Intent distribution", "rows",
-          f"select intent_type, count(*) from router_logs where created_at >= {W7} group by intent_type",
+          f"select intent_type, count(*) from router_logs where created_at >= {D7} group by intent_type",
           f"""select intent_type, count(*) from analytics.router_logs
-              where created_at >= {W7} group by intent_type"""),
+              where created_at >= {D7} group by intent_type""",
+          fix=MIDNIGHT),
     Chart("3.2", "Selected model distribution", "rows",
-          f"select selected_model, count(*) from router_logs where created_at >= {W7} group by selected_model",
+          f"select selected_model, count(*) from router_logs where created_at >= {D7} group by selected_model",
           f"""select selected_model, count(*) from analytics.router_logs
-              where created_at >= {W7} group by selected_model"""),
+              where created_at >= {D7} group by selected_model""",
+          fix=MIDNIGHT),
     Chart("3.3", "Risk level distribution", "rows",
-          f"select risk_level, count(*) from router_logs where created_at >= {W7} group by risk_level",
+          f"select risk_level, count(*) from router_logs where created_at >= {D7} group by risk_level",
           f"""select risk_level, count(*) from analytics.router_logs
-              where created_at >= {W7} group by risk_level"""),
+              where created_at >= {D7} group by risk_level""",
+          fix=MIDNIGHT),
     Chart("3.4", "Context minimization effect", "series",
           f"""select date(created_at) as date, avg(context_size_before), avg(context_size_after)
-              from router_logs where created_at >= {W30} group by date(created_at) order by date""",
+              from router_logs where created_at >= {D30} group by date(created_at) order by date""",
           f"""select date_trunc('day', created_at), avg(context_size_before), avg(context_size_after)
-              from analytics.router_logs where created_at >= {W30} group by 1 order by 1"""),
+              from analytics.router_logs where created_at >= {D30} group by 1 order by 1""",
+          fix=MIDNIGHT),
     Chart("4.1", "Projects per brand (top 10)", "top",
           """select b.name as brand_name, count(p.id) as project_count from brands b
              left join projects p on b.id = p.brand_id group by b.name order by project_count desc limit 10""",
@@ -90,9 +104,10 @@ CHARTS = [
     Chart("4.2", "Assets per brand, last 30 days (top 10)", "top",
           f"""select b.name as brand_name, count(a.id) as asset_count from brands b
               left join projects p on b.id = p.brand_id left join assets a on p.id = a.project_id
-              where a.created_at >= {W30} group by b.name order by asset_count desc limit 10""",
-          f"""select brand_name, count(*) from analytics.assets where created_at >= {W30}
-              group by brand_name order by 2 desc limit 10"""),
+              where a.created_at >= {D30} group by b.name order by asset_count desc limit 10""",
+          f"""select brand_name, count(*) from analytics.assets where created_at >= {D30}
+              group by brand_name order by 2 desc limit 10""",
+          fix=MIDNIGHT),
     Chart("4.3", "Average workflow time per brand", "rows",
           """select b.name, avg(extract(epoch from (w.completed_at - w.created_at))) from brands b
              join projects p on b.id = p.brand_id join workflows w on p.id = w.project_id
@@ -135,35 +150,39 @@ CHARTS = [
           """select date_trunc('day', created_at), count(*) from analytics.users
              where created_at >= now() - interval '90 days' group by 1 order by 1"""),
     Chart("7.1", "Asset type distribution", "rows",
-          f"select asset_type, count(*) from assets where created_at >= {W30} group by asset_type",
-          f"select asset_type, count(*) from analytics.assets where created_at >= {W30} group by asset_type"),
+          f"select asset_type, count(*) from assets where created_at >= {D30} group by asset_type",
+          f"select asset_type, count(*) from analytics.assets where created_at >= {D30} group by asset_type",
+          fix=MIDNIGHT),
     Chart("7.2", "Assets per day", "series",
-          f"""select date(created_at) as date, count(*) from assets where created_at >= {W30}
+          f"""select date(created_at) as date, count(*) from assets where created_at >= {D30}
               group by date(created_at) order by date""",
           f"""select date_trunc('day', created_at), count(*) from analytics.assets
-              where created_at >= {W30} group by 1 order by 1"""),
+              where created_at >= {D30} group by 1 order by 1""",
+          fix=MIDNIGHT),
     Chart("7.3", "Review approval rate", "scalar",
           f"""select round(100.0 * sum(case when review_status = 'approved' then 1 else 0 end) / count(*), 2)
-              from assets where created_at >= {W7} and review_status is not null""",
+              from assets where created_at >= {D7} and review_status is not null""",
           f"""select round(100.0 * sum(is_approved) / nullif(sum(is_reviewed), 0), 2)
-              from analytics.assets where created_at >= {W7}"""),
+              from analytics.assets where created_at >= {D7}""",
+          fix=MIDNIGHT),
     Chart("7.4", "Average review score", "series",
           f"""select date(created_at) as date, avg(review_score) from assets
-              where created_at >= {W30} and review_score is not null group by date(created_at) order by date""",
+              where created_at >= {D30} and review_score is not null group by date(created_at) order by date""",
           f"""select date_trunc('day', created_at), avg(review_score) from analytics.assets
-              where created_at >= {W30} group by 1 having count(review_score) > 0 order by 1"""),
+              where created_at >= {D30} group by 1 having count(review_score) > 0 order by 1""",
+          fix=MIDNIGHT),
     Chart("8.1", "Failures per day", "series",
           f"""select date(created_at) as date, count(*), sum(case when status = 'error' then 1 else 0 end)
-              from agent_logs where status in ('error', 'recovered') and created_at >= {W30}
+              from agent_logs where status in ('error', 'recovered') and created_at >= {D30}
               group by date(created_at) order by date""",
           f"""select date_trunc('day', created_at), count(*), sum(1 - is_recovered) from analytics.errors
-              where created_at >= {W30} group by 1 order by 1""",
-          fix="every failure, recovered or not; the second series is the spec's status = 'error'"),
+              where created_at >= {D30} group by 1 order by 1""",
+          fix="every failure, recovered or not; the second series is the spec's status = 'error'; " + MIDNIGHT),
     Chart("8.2", "Error type distribution", "rows",
           f"""select error_type, count(*) from agent_logs
-              where status in ('error', 'recovered') and created_at >= {W7} group by error_type""",
-          f"select error_type, count(*) from analytics.errors where created_at >= {W7} group by error_type",
-          fix="every failure, recovered or not"),
+              where status in ('error', 'recovered') and created_at >= {D7} group by error_type""",
+          f"select error_type, count(*) from analytics.errors where created_at >= {D7} group by error_type",
+          fix="every failure, recovered or not; " + MIDNIGHT),
     Chart("8.3", "Latest 20 failures", "series",
           """select created_at, agent_name, error_type, substring(error_message, 1, 100) as error_preview
              from agent_logs where status in ('error', 'recovered') order by created_at desc, id desc limit 20""",
@@ -172,9 +191,10 @@ CHARTS = [
           fix="every failure, recovered or not, with its status"),
     Chart("8.4", "Error recovery time per agent", "rows",
           f"""select agent_name, avg(extract(epoch from (recovered_at - error_at))) from agent_logs
-              where status = 'recovered' and created_at >= {W7} group by agent_name""",
+              where status = 'recovered' and created_at >= {D7} group by agent_name""",
           f"""select agent_name, avg(recovery_seconds) from analytics.errors
-              where is_recovered = 1 and created_at >= {W7} group by agent_name"""),
+              where is_recovered = 1 and created_at >= {D7} group by agent_name""",
+          fix=MIDNIGHT),
 ]
 
 CHART_FILES = {  # spec key -> assets/charts/<file>.yaml
@@ -245,3 +265,92 @@ def compare(kind: str, expected: list[tuple], actual: list[tuple]) -> None:
         assert above <= got.keys(), "keys above the cut-off differ"
     else:
         raise ValueError(kind)
+
+
+# --- a chart's data from Superset's API, next to its reference SQL -----------------------------
+
+VOLATILE = {"5.1", "5.3"}  # live server statistics: checked for rows, not numbers
+PERCENT_AS_FRACTION = {"7.3"}  # the chart holds 0.7266 and shows it as 72.66% (d3 format .2%)
+TEMPORAL = 2  # superset's GenericDataType.TEMPORAL in a result's coltypes
+
+
+def chart_rows(payload: dict) -> list[tuple]:
+    """The chart's data (a /api/v1/chart/<id>/data answer) as tuples in column order,
+    epoch-millisecond times as UTC datetimes."""
+    from datetime import datetime, timezone
+
+    result = payload["result"][0]
+    names, types = result["colnames"], result["coltypes"]
+    out = []
+    for record in result["data"]:
+        row = []
+        for name, kind in zip(names, types):
+            value = record[name]
+            if kind == TEMPORAL and isinstance(value, (int, float)):
+                value = datetime.fromtimestamp(value / 1000, tz=timezone.utc)
+            row.append(value)
+        out.append(tuple(row))
+    return out
+
+
+def in_metric_order(payload: dict, rows: list[tuple], chart_file: str) -> list[tuple]:
+    """Columns as the chart lists them (x axis or groupby first, then its metrics in order):
+    Superset's pivot sorts metric columns by name."""
+    import yaml
+
+    from .config import PROJECT_ROOT
+
+    path = PROJECT_ROOT / "assets" / "charts" / f"{chart_file}.yaml"
+    params = yaml.safe_load(path.read_text())["params"]
+    metrics = [m if isinstance(m, str) else m.get("label") for m in params.get("metrics") or []]
+    names = payload["result"][0]["colnames"]
+    if not set(metrics) <= set(names):
+        return rows
+    order = [i for i, n in enumerate(names) if n not in metrics] + [names.index(m) for m in metrics]
+    return [tuple(row[i] for i in order) for row in rows]
+
+
+def without_zero_filled_days(actual: list[tuple], expected: list[tuple]) -> list[tuple]:
+    """Superset's line charts show days without rows as 0, where SQL has no row at all."""
+    present = {normalise(row[0]) for row in expected}
+    return [row for row in actual
+            if normalise(row[0]) in present or any(v not in (0, None) for v in row[1:])]
+
+
+def run_reference(url: str, sql: str, search_path: str = "public") -> list[tuple]:
+    """A reference query's rows, run on `url` with `search_path` (the source tables' schema)."""
+    from . import database
+
+    with database.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(f"set search_path = {search_path}")
+        cur.execute(sql)
+        return cur.fetchall()
+
+
+def compare_chart(chart: Chart, expected: list[tuple], payload: dict, url: str) -> None:
+    """Assert the chart's data through the API (`payload`) equals its reference SQL's rows
+    (`expected`); `url` is any connection (5.4 formats sizes with pg_size_pretty there).
+    Volatile charts (live server statistics) are not compared."""
+    from . import database
+
+    if chart.key in VOLATILE:
+        return
+    actual = in_metric_order(payload, chart_rows(payload), CHART_FILES[chart.key])
+    width = len(expected[0]) if expected else 0
+    actual = [row[:width] for row in actual]
+    if chart.key in PERCENT_AS_FRACTION:
+        actual = [tuple(100 * v for v in row) for row in actual]
+    if chart.kind == "series":
+        actual = without_zero_filled_days(actual, expected)
+    if chart.key == "5.2":
+        assert expected and abs(actual[0][0] - expected[0][0]) <= 0.01 * expected[0][0], \
+            f"expected about {expected}, got {actual}"
+    elif chart.key == "5.4":
+        with database.connect(url) as conn, conn.cursor() as cur:
+            pretty = []
+            for name, size in actual:
+                cur.execute("select pg_size_pretty(%s::bigint)", (int(size),))
+                pretty.append((name, cur.fetchone()[0]))
+        compare(chart.kind, expected, pretty)
+    else:
+        compare(chart.kind, expected, actual)

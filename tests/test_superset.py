@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,10 @@ import yaml
 
 from sparklio_bi import database
 from tests.conftest import ADMIN_PASSWORD, SCREENSHOTS, api_list, cli, csrf_header, form_login
-from sparklio_bi.reference import CHART_FILES, CHARTS, compare, normalise
+from sparklio_bi.browser import open_browser as open_chromium
+from sparklio_bi.browser import wait_for_charts
+from sparklio_bi.reference import CHART_FILES, CHARTS, chart_rows, compare_chart
+from sparklio_bi.reference import run_reference as reference
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"
@@ -47,28 +49,6 @@ def test_server_serves_login_page(server):
     assert requests.get(f"{server}/login/", timeout=30).status_code == 200
 
 
-TEMPORAL = 2  # superset's GenericDataType.TEMPORAL in a result's coltypes
-
-
-def chart_rows(payload: dict) -> list[tuple]:
-    """The chart's data as tuples in column order, epoch-millisecond times as UTC dates/datetimes."""
-    result = payload["result"][0]
-    names, types = result["colnames"], result["coltypes"]
-    out = []
-    for record in result["data"]:
-        row = []
-        for name, kind in zip(names, types):
-            value = record[name]
-            if kind == TEMPORAL and isinstance(value, (int, float)):
-                value = datetime.fromtimestamp(value / 1000, tz=timezone.utc)
-            row.append(value)
-        out.append(tuple(row))
-    return out
-
-
-VOLATILE = {"5.1", "5.3"}  # live server statistics: checked for rows, not numbers
-
-
 @pytest.mark.parametrize("chart", CHARTS, ids=lambda c: f"{c.key} {c.title}")
 def test_chart_data_api_matches_reference(api, bootstrapped, chart):
     ids = {c["slice_name"]: c["id"] for c in api_list(api, "chart")}
@@ -87,57 +67,7 @@ def assert_chart_matches_reference(session, url: str, chart, chart_id: int, sear
         after = reference(url, chart.reference, search_path)
         if before == after:
             break  # the data did not move across a window's edge during the request
-    if chart.key in VOLATILE:
-        return
-    actual = in_metric_order(response.json(), actual, CHART_FILES[chart.key])
-    width = len(before[0])
-    actual = [row[:width] for row in actual]
-    if chart.key in PERCENT_AS_FRACTION:
-        actual = [tuple(100 * v for v in row) for row in actual]
-    if chart.kind == "series":
-        actual = without_zero_filled_days(actual, before)
-    if chart.key == "5.2":
-        assert abs(actual[0][0] - before[0][0]) <= 0.01 * before[0][0]
-    elif chart.key == "5.4":
-        with database.connect(url) as conn, conn.cursor() as cur:
-            actual = [(name, _pretty(cur, size)) for name, size in actual]
-        compare(chart.kind, before, actual)
-    else:
-        compare(chart.kind, before, actual)
-
-
-PERCENT_AS_FRACTION = {"7.3"}  # the chart holds 0.7266 and shows it as 72.66% (d3 format .2%)
-
-
-def in_metric_order(payload: dict, rows: list[tuple], chart_file: str) -> list[tuple]:
-    """Columns as the chart lists them (x axis or groupby first, then its metrics in order):
-    Superset's pivot sorts metric columns by name."""
-    params = yaml.safe_load((ASSETS / "charts" / f"{chart_file}.yaml").read_text())["params"]
-    metrics = [m if isinstance(m, str) else m.get("label") for m in params.get("metrics") or []]
-    names = payload["result"][0]["colnames"]
-    if not set(metrics) <= set(names):
-        return rows
-    order = [i for i, n in enumerate(names) if n not in metrics] + [names.index(m) for m in metrics]
-    return [tuple(row[i] for i in order) for row in rows]
-
-
-def without_zero_filled_days(actual: list[tuple], expected: list[tuple]) -> list[tuple]:
-    """Superset's line charts show days without rows as 0, where SQL has no row at all."""
-    present = {normalise(row[0]) for row in expected}
-    return [row for row in actual
-            if normalise(row[0]) in present or any(v not in (0, None) for v in row[1:])]
-
-
-def _pretty(cur, size) -> str:
-    cur.execute("select pg_size_pretty(%s::bigint)", (int(size),))
-    return cur.fetchone()[0]
-
-
-def reference(url: str, sql: str, search_path: str = "public") -> list[tuple]:
-    with database.connect(url) as conn, conn.cursor() as cur:
-        cur.execute(f"set search_path = {search_path}")
-        cur.execute(sql)
-        return cur.fetchall()
+    compare_chart(chart, before, response.json(), url)
 
 
 # --- the browser ----------------------------------------------------------------------------
@@ -148,23 +78,8 @@ ERROR_TEXTS = ("Unexpected error", "No results were returned", "Error:", "Data e
 
 def open_browser(server: str, username: str, password: str, profile: str = "chromium-profile"):
     """Headless Debian Chromium holding `username`'s session (logged in through the form)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    chromium = shutil.which("chromium")
-    driver_path = shutil.which("chromedriver")
-    assert chromium and driver_path, "Debian's chromium and chromium-driver are needed (make test installs them)"
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1600,2400", f"--user-data-dir={SCREENSHOTS.parent / profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
     session = form_login(server, username, password)
-    driver.get(f"{server}/health")
-    driver.add_cookie({"name": "session", "value": session.cookies["session"], "path": "/"})
-    return driver
+    return open_chromium(server, session.cookies["session"], SCREENSHOTS.parent / profile)
 
 
 @pytest.fixture(scope="module")
@@ -172,22 +87,6 @@ def browser(server):
     driver = open_browser(server, "admin", ADMIN_PASSWORD)
     yield driver
     driver.quit()
-
-
-def wait_for_charts(driver, expected: int, timeout: float = 90) -> None:
-    from selenium.webdriver.common.by import By
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        holders = driver.find_elements(By.CSS_SELECTOR, '[data-test="dashboard-component-chart-holder"]')
-        loading = driver.find_elements(By.CSS_SELECTOR, '[data-test="loading-indicator"], .loading')
-        drawn = [h for h in holders if h.find_elements(
-            By.CSS_SELECTOR, "canvas, svg, table, .header-line, .big_number, [role='alert']")]
-        if len(drawn) == expected and not loading:  # holders also hold the markdown header
-            return
-        time.sleep(1)
-    raise AssertionError(f"only {len(drawn)} of {expected} charts drew within {timeout:.0f}s "
-                         f"({len(holders)} holders, {len(loading)} still loading)")
 
 
 @pytest.mark.parametrize("index", range(8))

@@ -1,0 +1,40 @@
+"""`sparklio-bi bench`'s measurements, run once on the test session's Superset (no browser)."""
+from __future__ import annotations
+
+import json
+
+from sparklio_bi import bench, privileges
+from sparklio_bi.reference import VOLATILE
+
+
+def test_bench_measures_every_chart_and_dashboard(server, api, bootstrapped, settings, tmp_path):
+    owner_url = bootstrapped["url"]
+    reader_url = privileges.reader_url(owner_url, settings)
+    results = bench.measure(server, api, owner_url, reader_url, runs=1)
+    results = json.loads(json.dumps(results, default=str))  # what results.json holds
+
+    assert len(results["charts"]) == 29 and len(results["dashboards"]) == 8
+    for chart in results["charts"]:
+        for figure in ("reference_ms", "query_ms", "api_forced_ms", "api_cached_ms"):
+            assert set(chart[figure]) >= {"p50", "p95", "max"}, (chart["key"], figure)
+            assert 0 < chart[figure]["p50"] <= chart[figure]["p95"] <= chart[figure]["max"], (chart["key"], figure)
+        assert chart["dataset"].startswith("analytics."), chart
+        assert chart["queries"] and all("select" in q.lower() for q in chart["queries"])
+        expected = "volatile" if chart["key"] in VOLATILE else True
+        assert chart["equal"] == expected, (chart["key"], chart["equal"])
+    for dashboard in results["dashboards"]:
+        assert dashboard["charts"] >= 3 and dashboard["requests"] >= dashboard["charts"]
+        assert dashboard["concurrent_ms"]["p50"] > 0
+        assert dashboard["render_ms"] is None  # no browser here
+    assert sum(d["charts"] for d in results["dashboards"]) == 29
+    assert sum(d["filters"] for d in results["dashboards"]) > 0
+    targets = results["targets"]
+    assert set(targets) == set(bench.TARGETS)
+    assert targets["render"]["met"] is None
+    assert targets["speedup"]["ratio"] > 0
+    assert isinstance(targets["query_p95"]["met"], bool)
+
+    results.update(command="sparklio-bi bench --runs 1", date="today", runs=1)
+    (tmp_path / "RESULTS-dashboards.md").write_text(bench.markdown(results))
+    assert "| 8.4 |" in (tmp_path / "RESULTS-dashboards.md").read_text()
+    assert any(line.startswith("8.4 ") for line in bench.summary_lines(results))
