@@ -52,7 +52,10 @@ TARGETS = {  # name -> (description, limit)
     "query_p95": ("every chart's generated SQL (b), p95 <= 50 ms", 50.0),
     "api_forced_p95": ("every chart's data API, cache bypassed (c), p95 <= 200 ms", 200.0),
     "dashboard_concurrent_p95": ("every dashboard's requests fired concurrently, p95 <= 1000 ms", 1000.0),
-    "render": ("every dashboard's cold render in Chromium, p95 <= 4000 ms", 4000.0),
+    "render": ("every dashboard's cold render in Chromium (fresh profile, data forced), p95 <= 4000 ms", 4000.0),
+    "render_warm_browser": ("every dashboard's render with the browser's HTTP cache warm (data forced), "
+                            "p95 <= 4000 ms", 4000.0),
+    "speedup_query": ("sum of reference p50 (a) / sum of generated SQL p50 (b) >= 20", 20.0),
     "speedup": ("sum of reference p50 (a) / sum of API forced p50 (c) >= 20", 20.0),
 }
 
@@ -364,6 +367,91 @@ def measure(base: str, session: requests.Session, owner_url: str, reader_url: st
             "targets": evaluate(charts, dashboards)}
 
 
+REFRESH_SECONDS = 30  # what `serve` runs (cli.ROLLUP_REFRESH_SECONDS)
+
+
+def measure_rollups(base: str, session: requests.Session, owner_url: str, settings, runs: int,
+                    progress: Progress) -> dict:
+    """The rollups' upkeep and freshness, after everything else (it writes rows): each run, one
+    refresh interval's worth of new rows at the data's own rate (agent_logs and router_logs copied
+    from the latest, with created_at now; a few workflows completed), then one incremental refresh,
+    timed; then how long a failure inserted now, and one dated three days back, take to show in
+    charts 2.1 and 8.2 as a dashboard loads them (the served refresher and the cache included)."""
+    from . import rollups
+
+    with database.connect(owner_url) as conn, conn.cursor() as cur:
+        cur.execute("select count(*) / greatest(extract(epoch from max(created_at) - min(created_at)), 1) "
+                    "from public.agent_logs")
+        per_second = float(cur.fetchone()[0])
+    batch = max(1, round(per_second * REFRESH_SECONDS))
+    samples = []
+    for _ in range(runs):
+        with database.connect(owner_url) as conn, conn.cursor() as cur:
+            for table, columns in (("agent_logs", "workflow_id, agent_name, model, status, latency_ms, error_type, "
+                                                  "error_message, error_at, recovered_at"),
+                                   ("router_logs", "workflow_id, intent_type, selected_model, risk_level, "
+                                                   "context_size_before, context_size_after")):
+                cur.execute(f"insert into public.{table} ({columns}, created_at) "
+                            f"select {columns}, now() from public.{table} order by id desc limit %s", (batch,))
+            cur.execute("""update public.workflows set status = 'completed', completed_at = now()
+                           where id in (select id from public.workflows where status = 'running' limit %s)""",
+                        (max(1, batch // 6),))
+        started = time.perf_counter()
+        rollups.refresh_in_transaction(owner_url, settings)
+        samples.append((time.perf_counter() - started) * 1000)
+    refresh = stats(samples)
+    share = refresh["p50"] / (REFRESH_SECONDS * 1000)
+    progress(f"rollup refresh after {batch} new rows: p50 {refresh['p50']:.0f} ms every {REFRESH_SECONDS} s "
+             f"= {100 * share:.1f} % of one core at most")
+
+    ids = {c["slice_name"]: c["id"] for c in listing(base, session, "chart")}
+    titles = chart_titles()
+    watched = {key: ids[titles[key]] for key in ("2.1", "8.2")}
+    with database.connect(owner_url) as conn, conn.cursor() as cur:
+        cur.execute("select id from public.workflows order by id desc limit 1")
+        workflow = cur.fetchone()[0]
+        for probe, age in (("bench_probe_now", "0 minutes"), ("bench_probe_late", "3 days")):
+            cur.execute("""insert into public.agent_logs (workflow_id, agent_name, model, status, latency_ms,
+                           error_type, error_message, error_at, created_at)
+                           values (%s, %s, 'gpt-4o', 'error', 500, %s, 'bench probe',
+                                   now() - %s::interval, now() - %s::interval)""", (workflow, probe, probe, age, age))
+    inserted = time.perf_counter()
+    shown: dict[str, float] = {}
+    while len(shown) < 2 and time.perf_counter() - inserted < 180:
+        seen = set()
+        for chart_id in watched.values():
+            data = _get(session, f"{base}/api/v1/chart/{chart_id}/data/").json()["result"][0]["data"]
+            seen |= {value for row in data for value in row.values()}
+        for probe in ("bench_probe_now", "bench_probe_late"):
+            if probe in seen and probe not in shown:
+                shown[probe] = round(time.perf_counter() - inserted, 1)
+        time.sleep(1)
+    progress(f"freshness: a row inserted now showed after {shown.get('bench_probe_now')} s, one dated 3 days "
+             f"back after {shown.get('bench_probe_late')} s")
+    return {"refresh_ms": refresh, "rows_per_refresh": batch, "refresh_interval_s": REFRESH_SECONDS,
+            "refresh_core_share": round(share, 4),
+            "freshness_s": {"inserted_now": shown.get("bench_probe_now"),
+                            "inserted_3_days_back": shown.get("bench_probe_late")}}
+
+
+def rollup_targets(measured: dict) -> dict:
+    """Freshness <= 60 s for a row inserted now and one dated back; upkeep < 10 % of one core."""
+    fresh = measured["freshness_s"]
+    worst = max((v for v in fresh.values() if v is not None), default=None)
+    missing = [k for k, v in fresh.items() if v is None]
+    share = measured["refresh_core_share"]
+    return {
+        "freshness": {"target": "a row inserted into agent_logs shows in the charts within 60 s",
+                      "figure": f"worst {worst} s" if worst is not None else "never shown",
+                      "met": not missing and worst is not None and worst <= 60,
+                      "offenders": missing + [k for k, v in fresh.items() if v is not None and v > 60]},
+        "refresh_cost": {"target": "the rollup refresh costs < 10 % of one core",
+                         "figure": f"{100 * share:.1f} % (p50 {measured['refresh_ms']['p50']:.0f} ms "
+                                   f"every {measured['refresh_interval_s']} s)",
+                         "met": share < 0.10, "offenders": [] if share < 0.10 else ["refresh"]},
+    }
+
+
 def evaluate(charts: list[dict], dashboards: list[dict]) -> dict:
     """Each target: met or not, the worst figure and the offenders."""
     def over(entries, field, limit, label):
@@ -377,20 +465,22 @@ def evaluate(charts: list[dict], dashboards: list[dict]) -> dict:
     for name, field, entries, label in (("query_p95", "query_ms", charts, "key"),
                                         ("api_forced_p95", "api_forced_ms", charts, "key"),
                                         ("dashboard_concurrent_p95", "concurrent_ms", dashboards, "title"),
-                                        ("render", "render_ms", dashboards, "title")):
+                                        ("render", "render_ms", dashboards, "title"),
+                                        ("render_warm_browser", "render_warm_browser_ms", dashboards, "title")):
         description, limit = TARGETS[name]
         result = over(entries, field, limit, label)
-        if name == "render" and not any(d.get("render_ms") for d in dashboards):
+        if name.startswith("render") and not any(d.get("render_ms") for d in dashboards):
             result = {"met": None, "worst_ms": None, "offenders": [], "skipped": "--skip-browser"}
         out[name] = {"target": description, "limit_ms": limit, **result}
     reference_sum = sum(c["reference_ms"]["p50"] for c in charts)
-    api_sum = sum(c["api_forced_ms"]["p50"] for c in charts)
-    ratio = reference_sum / api_sum if api_sum else None
-    description, limit = TARGETS["speedup"]
-    out["speedup"] = {"target": description, "ratio": round(ratio, 3) if ratio is not None else None,
-                      "reference_p50_sum_ms": round(reference_sum, 1), "api_forced_p50_sum_ms": round(api_sum, 1),
-                      "met": ratio is not None and ratio >= limit,
-                      "offenders": [] if ratio is not None and ratio >= limit else ["the sums' ratio"]}
+    for name, field in (("speedup_query", "query_ms"), ("speedup", "api_forced_ms")):
+        total = sum(c[field]["p50"] for c in charts)
+        ratio = reference_sum / total if total else None
+        description, limit = TARGETS[name]
+        out[name] = {"target": description, "ratio": round(ratio, 3) if ratio is not None else None,
+                     "reference_p50_sum_ms": round(reference_sum, 1), f"{field[:-3]}_p50_sum_ms": round(total, 1),
+                     "met": ratio is not None and ratio >= limit,
+                     "offenders": [] if ratio is not None and ratio >= limit else ["the sums' ratio"]}
     return out
 
 
@@ -417,7 +507,8 @@ def summary_lines(results: dict) -> list[str]:
     lines.append("")
     for name, target in results["targets"].items():
         state = "skipped" if target["met"] is None else "met" if target["met"] else "NOT MET"
-        extra = f" (ratio {target['ratio']})" if name == "speedup" else \
+        extra = f" ({target['figure']})" if "figure" in target else \
+            f" (ratio {target['ratio']})" if name.startswith("speedup") else \
             f" (worst {target['worst_ms']:,.1f} ms)" if target.get("worst_ms") is not None else ""
         offenders = ", ".join(str(next(iter(o.values()))) if isinstance(o, dict) else str(o)
                               for o in target["offenders"])
@@ -448,7 +539,19 @@ def markdown(results: dict) -> str:
             parts.append(f"migrate step {boot['migrate_seconds']:.2f} s")
         if boot.get("db_upgrade_seconds") is not None:
             parts.append(f"`db upgrade` at head {boot['db_upgrade_seconds']:.2f} s")
+        if boot.get("rollups_full_seconds") is not None:
+            parts.append(f"rollups rebuilt from every row (`rollups refresh --full`, what migration 0007 "
+                         f"does) {boot['rollups_full_seconds']:.0f} s")
         out += ["Setup: " + "; ".join(parts) + ".", ""]
+    roll = results.get("rollups")
+    if roll:
+        fresh = roll["freshness_s"]
+        out += [f"Rollups: an incremental refresh after {roll['rows_per_refresh']} new agent_logs and router_logs "
+                f"rows (the data's own rate over {roll['refresh_interval_s']} s) took p50 {roll['refresh_ms']['p50']:.0f} ms, "
+                f"p95 {roll['refresh_ms']['p95']:.0f} ms: {100 * roll['refresh_core_share']:.1f} % of one core at most "
+                f"(wall time, client and server). A failure inserted now showed in charts 2.1 and 8.2 (as a "
+                f"dashboard loads them, cache allowed) after {fresh['inserted_now']} s; one dated 3 days back "
+                f"after {fresh['inserted_3_days_back']} s.", ""]
     out += ["(a) reference SQL on the source tables as the owner; (b) the SQL Superset generates, run "
             "directly as the reader role; (c) `GET /api/v1/chart/<id>/data/?force=true`; (d) the same, "
             "cached. Equal: (a) and (c) give the same figures.", "",
@@ -471,7 +574,7 @@ def markdown(results: dict) -> str:
     out += ["", "| target | result | offenders |", "|---|---|---|"]
     for name, t in results["targets"].items():
         state = "skipped" if t["met"] is None else "met" if t["met"] else "**not met**"
-        figure = f"ratio {t['ratio']}" if name == "speedup" else \
+        figure = t["figure"] if "figure" in t else f"ratio {t['ratio']}" if name.startswith("speedup") else \
             f"worst {t['worst_ms']:,.1f} ms" if t.get("worst_ms") is not None else ""
         offenders = ", ".join(f"{next(iter(o.values()))} ({o.get(next(k for k in o if k.endswith('_ms')), '')})"
                               if isinstance(o, dict) else str(o) for o in t["offenders"]) or "-"
@@ -665,6 +768,11 @@ def run(scale: float, runs: int, output: Path, data_dir: Path, skip_browser: boo
         run_cli(env, "db", "upgrade")
         boot["db_upgrade_seconds"] = round(time.perf_counter() - upgrade_started, 3)
         progress(f"db upgrade (at head) {boot['db_upgrade_seconds']:.2f}s")
+        rebuild_started = time.perf_counter()
+        run_cli(env, "rollups", "refresh", "--full", timeout=3600)
+        boot["rollups_full_seconds"] = round(time.perf_counter() - rebuild_started, 1)
+        progress(f"rollups rebuilt from every row (what migration 0007 does at this size) in "
+                 f"{boot['rollups_full_seconds']:.0f}s")
         owner_url = run_cli(env, "db", "url").stdout.strip()
         reader_password = (data_dir / "pg-reader-password").read_text().strip()
         reader_url = make_url(owner_url).set(username=settings.reader_role, password=reader_password) \
@@ -677,6 +785,9 @@ def run(scale: float, runs: int, output: Path, data_dir: Path, skip_browser: boo
         session = browser.form_login(base, "admin", password)
         results = measure(base, session, owner_url, reader_url, runs,
                           render_cookie=None if skip_browser else session.cookies["session"], progress=progress)
+        results["rollups"] = measure_rollups(base, session, owner_url, settings, runs, progress)
+        results["rollups"]["full_rebuild_s"] = boot.get("rollups_full_seconds")
+        results["targets"].update(rollup_targets(results["rollups"]))
         results = {"machine": machine(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                    "git_revision": git_revision(), "command": command, "scale": scale, "data_dir": str(data_dir),
                    "row_counts": counts, "bootstrap": boot,
