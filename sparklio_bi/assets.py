@@ -10,13 +10,14 @@ import contextlib
 import copy
 import json
 import os
-import warnings
 import subprocess
 import sys
 import tempfile
+import warnings
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 

@@ -28,9 +28,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
 
 import requests
 
@@ -210,7 +210,7 @@ def measure_charts(base: str, session: requests.Session, owner_url: str, reader_
         with _sql_timer(reader_url, sqls) as run:
             query_ms, _ = timed(run, runs)
         data_url = f"{base}/api/v1/chart/{chart_id}/data/"
-        forced_ms, _ = timed(lambda: _get(session, data_url + "?force=true"), runs)
+        forced_ms, _ = timed(lambda url=data_url: _get(session, url + "?force=true"), runs)
         cached_ms, answers = _cached(session, data_url, runs)
         equal = _compare(base, session, owner_url, chart, chart_id)
         entry = {"key": chart.key, "title": titles[chart.key], "chart_id": chart_id,
@@ -305,7 +305,7 @@ def measure_dashboards(base: str, session: requests.Session, runs: int,
             chart_ids, filters = dashboard_requests(base, session, dashboard)
             jobs = [*chart_ids, *filters]
 
-            def fire():
+            def fire(jobs=jobs):
                 futures = [pool.submit(send, job) for job in jobs]
                 for future in futures:
                     future.result()
@@ -499,7 +499,8 @@ def summary_lines(results: dict) -> list[str]:
         lines.append(f"{c['key']:<5} {c['title'][:34]:<34} {_ms(c['reference_ms']):>9} {_ms(c['query_ms']):>8} "
                      f"{_ms(c['query_ms'], 'p95'):>8} {_ms(c['api_forced_ms']):>8} "
                      f"{_ms(c['api_forced_ms'], 'p95'):>8} {_ms(c['api_cached_ms']):>7}  {equal}")
-    lines += ["", f"{'dashboard':<34} {'reqs':>4} {'conc p50':>9} {'conc p95':>9} {'render p50':>11} {'render p95':>11} {'warm p50':>9}"]
+    lines += ["", f"{'dashboard':<34} {'reqs':>4} {'conc p50':>9} {'conc p95':>9} {'render p50':>11} "
+                  f"{'render p95':>11} {'warm p50':>9}"]
     for d in results["dashboards"]:
         lines.append(f"{d['title'][:34]:<34} {d['requests']:>4} {_ms(d['concurrent_ms']):>9} "
                      f"{_ms(d['concurrent_ms'], 'p95'):>9} {_ms(d['render_ms']):>11} {_ms(d['render_ms'], 'p95'):>11} "

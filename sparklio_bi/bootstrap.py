@@ -3,7 +3,7 @@ in numbered steps; every step is idempotent, so a second run changes nothing."""
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from . import collect, config, database, migrate, privileges, superset_app, superset_roles, superset_setup
 

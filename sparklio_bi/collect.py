@@ -3,8 +3,8 @@ figures when REDIS_URL is set, appended to the bundle's analytics.system_samples
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Callable
 
 from . import config, database
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import psycopg2
 import sqlalchemy as sa
@@ -36,7 +36,8 @@ def superset_metadata_url(settings: Settings, start: bool = True) -> str:
 def ensure_database(url: str) -> bool:
     """Create the database `url` names on its server if missing; True when created."""
     parsed = make_url(url)
-    with connect(parsed.set(database="postgres").render_as_string(hide_password=False), autocommit=True) as conn, conn.cursor() as cur:
+    server = parsed.set(database="postgres").render_as_string(hide_password=False)
+    with connect(server, autocommit=True) as conn, conn.cursor() as cur:
         return embedded_pg.create_database_if_missing(cur, parsed.database)
 
 
@@ -64,7 +65,7 @@ def describe_failure(exc: Exception, url: str) -> str:
 
 
 @contextlib.contextmanager
-def connect(url: str, autocommit: bool = False) -> Iterator["psycopg2.extensions.connection"]:
+def connect(url: str, autocommit: bool = False) -> Iterator[psycopg2.extensions.connection]:
     """A psycopg2 connection; connection failures become one-line DatabaseErrors."""
     try:
         conn = psycopg2.connect(libpq_dsn(url), connect_timeout=5, application_name="sparklio-bi")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from . import config, database, embedded_pg, migrate, privileges, secret_key
 
@@ -162,7 +162,8 @@ def run(settings: config.Settings, superset_url: str, collect_interval: float,
             continue
         failed = {result.name for result in results if not result.ok}
         if name in NEED_DATABASE and "database" in failed or name == "assets" and "secret key" in failed:
-            results.append(Check(name, False, f"not checked: {'the database is down' if 'database' in failed else 'the secret key does not match'}"))
+            why = "the database is down" if "database" in failed else "the secret key does not match"
+            results.append(Check(name, False, f"not checked: {why}"))
             continue
         try:
             results.append(check(ctx))

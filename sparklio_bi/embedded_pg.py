@@ -17,11 +17,10 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
-
-import warnings
 
 import psycopg2
 from psycopg2 import sql
@@ -85,10 +84,7 @@ def _grant_traverse(path: Path) -> None:
             parent.chmod(mode | 0o011)
     for sub in POSTGRES_BIN_PATH.parent.rglob("*"):
         mode = sub.stat().st_mode
-        if sub.is_dir() or mode & 0o100:
-            wanted = mode | 0o055
-        else:
-            wanted = mode | 0o044
+        wanted = mode | (0o055 if sub.is_dir() or mode & 0o100 else 0o044)
         if wanted != mode:
             sub.chmod(wanted)
 

@@ -35,7 +35,7 @@ class PrivilegeError(RuntimeError):
 
 def dba_grants(settings: config.Settings, database_name: str = "<database>") -> str:
     """The one-time SQL a DBA runs on a server where the bundle's role may not create roles."""
-    role, schema = settings.reader_role, settings.analytics_schema
+    role = settings.reader_role
     return (f"create role {role} login password '<password>' nosuperuser nocreatedb nocreaterole; "
             f"alter role {role} set default_transaction_read_only = on; "
             f"alter role {role} set statement_timeout = '{settings.reader_statement_timeout}'; "

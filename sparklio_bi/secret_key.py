@@ -50,7 +50,6 @@ def undecryptable(metadata_url: str, key: str) -> list[str] | None:
     None: the metadata database could not be read)."""
     from sqlalchemy import String
     from sqlalchemy.dialects import postgresql
-
     from sqlalchemy_utils import EncryptedType  # Superset's SQLAlchemyUtilsAdapter type (AES, the key as given)
 
     stored = stored_secrets(metadata_url)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import io
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable
 
 import numpy as np
 from sqlalchemy.engine import make_url
@@ -429,7 +429,7 @@ class Steps:
     start: np.ndarray
     routed: np.ndarray
 
-    def keep(self, mask: np.ndarray) -> "Steps":
+    def keep(self, mask: np.ndarray) -> Steps:
         return Steps(*(getattr(self, name)[mask] for name in self.__dataclass_fields__))
 
 

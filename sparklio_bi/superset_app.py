@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 from . import config
 
@@ -21,7 +21,7 @@ def environment() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def app_context() -> Iterator["flask.Flask"]:  # noqa: F821
+def app_context() -> Iterator[flask.Flask]:  # noqa: F821
     """A Superset app context inside this process (for import/export commands)."""
     os.environ.update({k: v for k, v in environment().items() if k not in os.environ})
     from superset.app import create_app

@@ -11,7 +11,6 @@ from sparklio_bi import database, embedded_pg, migrate
 from tests.test_cli import assert_one_line_error, run_cli
 from tests.test_migrations import source_fingerprint, view_definitions
 
-
 ROOT = Path(__file__).resolve().parent.parent
 
 

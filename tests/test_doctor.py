@@ -7,7 +7,6 @@ import signal
 import time
 from pathlib import Path
 
-
 from sparklio_bi import database
 from tests.conftest import api_list, cli, csrf_header
 from tests.test_cli import run_cli

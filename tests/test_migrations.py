@@ -67,7 +67,8 @@ def test_base_head_base_head_keeps_source_and_restores_each_definition(fresh_see
 
 
 def test_alembic_cli_upgrade_head_works(fresh_seeded, tmp_path):
-    import subprocess, sys
+    import subprocess
+    import sys
     env = dict(os.environ, DATABASE_URL=fresh_seeded)
     done = subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=views.SQL_DIR.parent,
                           env=env, capture_output=True, text=True, timeout=120)

@@ -16,13 +16,25 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from sparklio_bi import config, database, privileges
-from tests.conftest import (ADMIN_PASSWORD, CLI, READER_STATEMENT_TIMEOUT, SQL_MAX_ROW, api_list, cli,
-                            form_login, start_server)
-from sparklio_bi.reference import CHARTS
+from sparklio_bi.reference import CHART_FILES, CHARTS
+from tests.conftest import (
+    ADMIN_PASSWORD,
+    READER_STATEMENT_TIMEOUT,
+    SQL_MAX_ROW,
+    api_list,
+    cli,
+    form_login,
+    start_server,
+)
 from tests.test_cli import run_cli
-from sparklio_bi.reference import CHART_FILES
-from tests.test_superset import (ASSETS, assert_chart_matches_reference, assert_dashboard_renders,
-                                 chart_titles, csrf_header, open_browser)
+from tests.test_superset import (
+    ASSETS,
+    assert_chart_matches_reference,
+    assert_dashboard_renders,
+    chart_titles,
+    csrf_header,
+    open_browser,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PEOPLE = {"viewer": ("vera", "vera-password-1"), "analyst": ("anna", "anna-password-1")}
@@ -110,9 +122,8 @@ def test_postgresql_refuses_the_reader_directly(reader_url, bootstrapped, tmp_pa
     tmp_path.chmod(0o777)  # so that only a privilege, not the folder's mode, stops a write
     statement = refused_statements(tmp_path)[name]
     before = source_checksum(bootstrapped["url"])
-    with pytest.raises(psycopg2.Error):
-        with database.connect(reader_url) as conn, conn.cursor() as cur:
-            cur.execute(statement)
+    with pytest.raises(psycopg2.Error), database.connect(reader_url) as conn, conn.cursor() as cur:
+        cur.execute(statement)
     with pytest.raises(psycopg2.Error):  # and not after asking for a writable transaction either
         with database.connect(reader_url) as conn, conn.cursor() as cur:
             cur.execute("set transaction read write")

@@ -19,11 +19,11 @@ import requests
 import yaml
 
 from sparklio_bi import database
-from tests.conftest import ADMIN_PASSWORD, SCREENSHOTS, api_list, cli, csrf_header, form_login
 from sparklio_bi.browser import open_browser as open_chromium
 from sparklio_bi.browser import wait_for_charts
 from sparklio_bi.reference import CHART_FILES, CHARTS, chart_rows, compare_chart
 from sparklio_bi.reference import run_reference as reference
+from tests.conftest import ADMIN_PASSWORD, SCREENSHOTS, api_list, cli, csrf_header, form_login
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"
@@ -58,7 +58,7 @@ def test_chart_data_api_matches_reference(api, bootstrapped, chart):
 def assert_chart_matches_reference(session, url: str, chart, chart_id: int, search_path: str = "public") -> None:
     """The chart's data through the API, as `session`'s user, equals the reference SQL run on
     `url` with `search_path` (a schema of brand-restricted tables, say)."""
-    for attempt in range(3):
+    for _ in range(3):
         before = reference(url, chart.reference, search_path)
         response = session.get(f"{session.base}/api/v1/chart/{chart_id}/data/?force=true", timeout=60)
         assert response.status_code == 200, response.text[:500]

@@ -1,9 +1,10 @@
 """Rollups: analytics.<name>_rollup tables filled by <name>_buckets() and read, with the live
-rows after their watermark, through the <name>_stats views; agent_logs v3 (left joins, no
-CTEs: flattened into the queries reading it); errors v2 (built on agent_logs, with brand columns); workflow_daily v2 (from the rollup, days in SPARKLIO_TIMEZONE); and the
-small brand_names and agent_models views the dashboards' filters list their options from.
+rows after their watermark, through the <name>_stats views; agent_logs v3 (left joins, no CTEs:
+flattened into the queries reading it); errors v2 (built on agent_logs, with brand columns);
+workflow_daily v2 (from the rollup, days in SPARKLIO_TIMEZONE); and the small brand_names and
+agent_models views the dashboards' filters list their options from.
 
-The first build reads every source row once (about a minute at 10 million agent_logs).
+The first build reads every source row once (1-2 minutes at 10 million agent_logs).
 
 Revision ID: 0007
 Revises: 0006
