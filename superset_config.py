@@ -4,7 +4,6 @@ import logging
 import os
 import re
 import secrets
-from pathlib import Path
 
 from sparklio_bi import config as bundle_config
 from sparklio_bi import database, secret_key

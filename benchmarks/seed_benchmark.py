@@ -20,7 +20,6 @@ from sqlalchemy.engine import make_url
 
 from sparklio_bi import config, database, migrate, seed, views
 
-
 BENCHMARK_DATABASE = "sparklio_benchmark"
 
 
