@@ -163,6 +163,33 @@ def _dataset_problems(datasets: dict[str, dict], by_uuid: dict[str, dict]) -> li
             problems.append(f"{rel}: table_name: no view {cfg.get('table_name')!r} in {views.VIEWS_DIR}")
         if not cfg.get("columns"):
             problems.append(f"{rel}: columns: none listed (time-series charts need them)")
+        elif not cfg.get("sql") and cfg.get("table_name") in known_views:
+            problems += _header_problems(rel, cfg, cfg["table_name"], known_views[cfg["table_name"]][-1])
+    return problems
+
+
+# How Superset names the types of the views' header columns (as its export writes them)
+SUPERSET_TYPES = {"bigint": "BIGINT", "integer": "INTEGER", "text": "TEXT", "numeric": "NUMERIC",
+                  "double precision": "DOUBLE PRECISION", "timestamptz": "TIMESTAMP WITH TIME ZONE",
+                  "date": "DATE", "boolean": "BOOLEAN", "name": "VARCHAR"}
+
+
+def _header_problems(rel: str, cfg: dict, view: str, version: int) -> list[str]:
+    """A dataset on a view lists exactly the columns of the view's header (the one source of
+    truth: sql/views/<view>__v<N>.sql, N the newest), with their types and its time column."""
+    source = f"sql/views/{view}__v{version}.sql"
+    header = {c.name: SUPERSET_TYPES.get(c.type, c.type.upper()) for c in views.documented_columns(view, version)}
+    listed = {c.get("column_name"): c.get("type") for c in cfg["columns"] if not c.get("expression")}
+    problems = [f"{rel}: columns: {name!r} is in {source} but not in the dataset"
+                for name in sorted(header.keys() - listed.keys())]
+    problems += [f"{rel}: columns: {name!r} is not a column of {source}" for name in sorted(listed.keys() - header.keys())]
+    problems += [f"{rel}: columns.{name}.type: {listed[name]!r}, but {source} says {header[name]!r}"
+                 for name in sorted(header.keys() & listed.keys())
+                 if listed[name] != header[name] and not str(listed[name]).startswith(header[name] + "(")]
+    time_column = views.time_column(view, version)
+    if time_column and cfg.get("main_dttm_col") != time_column:
+        problems.append(f"{rel}: main_dttm_col: {cfg.get('main_dttm_col')!r}, but {source} marks "
+                        f"{time_column!r} as the time column")
     return problems
 
 
@@ -186,7 +213,21 @@ def _chart_problems(charts: dict[str, dict], by_uuid: dict[str, dict]) -> list[s
         if dataset is not None and isinstance(cfg.get("params"), dict):
             problems += [f"{rel}: params: {name!r} is not a column or metric of {dataset.get('table_name')}"
                          for name in sorted(_params_names(cfg["params"]) - _dataset_names(dataset))]
+        if isinstance(cfg.get("params"), dict) and cfg.get("query_context"):
+            problems += _query_context_problems(rel, cfg["params"], cfg["query_context"])
     return problems
+
+
+def _query_context_problems(rel: str, params: dict, query_context: str) -> list[str]:
+    """The saved query_context (what the chart data API runs) repeats params as its form_data:
+    every setting must agree, or the dashboard and Explore would show different charts."""
+    try:
+        form_data = json.loads(query_context).get("form_data") or {}
+    except (ValueError, AttributeError):
+        return [f"{rel}: query_context: not a JSON object"]
+    return [f"{rel}: query_context.form_data.{key}: {form_data.get(key)!r} disagrees with params.{key} {value!r}"
+            for key, value in sorted(params.items())
+            if key not in VOLATILE_FORM_DATA and form_data.get(key) != value]
 
 
 def _params_names(params: dict) -> set[str]:

@@ -93,6 +93,15 @@ def documented_columns(view: str, version: int) -> list[Column]:
     return columns
 
 
+def time_column(view: str, version: int) -> str | None:
+    """The column the header marks "(time column)", if any."""
+    for line in view_file(view, version).read_text().splitlines():
+        match = COLUMN_LINE.match(line)
+        if match and "(time column)" in line:
+            return match["name"]
+    return None
+
+
 def create_view_sql(view: str, version: int, settings: config.Settings | None = None) -> str:
     """`create view` statement of one view version."""
     settings = settings or config.load()

@@ -99,6 +99,14 @@ def broken(tmp_path_factory):
     twin = yaml.safe_load((charts / "Size_per_table_top_10.yaml").read_text())["uuid"]
     edit(charts / "Top_10_slowest_queries.yaml", lambda c: c.update(uuid=twin))
     (datasets / "errors.yaml").unlink()
+    (datasets / "agent_models.yaml").unlink()
+    # the one source of truth: each view's header; and a chart's params, which query_context repeats
+    edit(datasets / "router_stats.yaml", lambda d: d["columns"].pop(0))
+    edit(datasets / "workflow_stats.yaml", lambda d: d["columns"].append({**d["columns"][0], "column_name": "ghost"}))
+    edit(datasets / "asset_stats.yaml", lambda d: next(c for c in d["columns"] if c["column_name"] == "assets")
+         .update(type="TEXT"))
+    edit(datasets / "agent_stats.yaml", lambda d: d.update(main_dttm_col="agent_name"))
+    edit(charts / "Risk_level_distribution.yaml", lambda c: c["params"].update(row_limit=5))
     problems = assets.validate(root)
     return problems
 
@@ -142,8 +150,22 @@ def test_duplicate_uuid(broken):
 
 
 def test_missing_dataset(broken):
-    problem(broken, "charts/Failures_per_day_all_vs_still_failing.yaml", "dataset_uuid")
+    problem(broken, "charts/Latest_20_failures_recovered_or_not.yaml", "dataset_uuid")
     problem(broken, "dashboards/Errors__Exceptions.yaml", "metadata.native_filter_configuration.NATIVE_FILTER-agent")
+
+
+def test_dataset_columns_follow_the_views_header(broken):
+    """A dataset lists exactly its view's header columns, with their types and time column."""
+    assert "is in sql/views/router_stats__v1.sql but not in the dataset" in \
+        problem(broken, "datasets/Sparklio_Analytics/router_stats.yaml", "columns")
+    assert "'ghost' is not a column of sql/views/workflow_stats__v1.sql" in \
+        problem(broken, "datasets/Sparklio_Analytics/workflow_stats.yaml", "columns")
+    assert "'BIGINT'" in problem(broken, "datasets/Sparklio_Analytics/asset_stats.yaml", "columns.assets.type")
+    assert "'period_start'" in problem(broken, "datasets/Sparklio_Analytics/agent_stats.yaml", "main_dttm_col")
+
+
+def test_query_context_agrees_with_params(broken):
+    assert "row_limit" in problem(broken, "charts/Risk_level_distribution.yaml", "query_context.form_data.row_limit")
 
 
 def test_dashboard_chart_link(broken):
