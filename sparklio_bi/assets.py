@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from . import config, views
+from .errors import BundleError
 
 ASSETS_DIR = config.PROJECT_ROOT / "assets"
 ASSET_DIRECTORIES = ("databases", "datasets", "charts", "dashboards")
@@ -39,7 +40,7 @@ DATABASE_NAME = "Sparklio Analytics"  # the bundle's database when assets/ has n
 VOLATILE_FORM_DATA = ("datasource", "slice_id", "dashboards", "url_params")
 
 
-class AssetsError(ValueError):
+class AssetsError(BundleError):
     """The bundle is invalid (`problems` lists why, one line each), or Superset refused it."""
 
     def __init__(self, message: str, problems: list[str] | None = None):

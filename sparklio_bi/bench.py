@@ -36,6 +36,7 @@ import requests
 
 from . import database, reference
 from .config import PROJECT_ROOT
+from .errors import BundleError
 
 DEFAULT_DIR = PROJECT_ROOT / ".data-bench"
 DEFAULT_OUTPUT = PROJECT_ROOT / "benchmarks" / "results.json"
@@ -62,7 +63,7 @@ TARGETS = {  # name -> (description, limit)
 Progress = Callable[[str], None]
 
 
-class BenchError(RuntimeError):
+class BenchError(BundleError):
     """An expected failure (a port taken, bootstrap failed): one line for the user."""
 
 
@@ -320,6 +321,16 @@ def measure_dashboards(base: str, session: requests.Session, runs: int,
     return out
 
 
+# From the page's Resource Timing (ms after navigation start): when the dashboard's JavaScript sent
+# its first chart data request, and when the last one's answer arrived; the rest is drawing.
+PHASES_SCRIPT = """
+const data = performance.getEntriesByType('resource').filter(e => e.name.includes('/api/v1/chart/data'));
+if (!data.length) { return {}; }
+return {first_data_request: Math.min(...data.map(e => e.startTime)),
+        last_data: Math.max(...data.map(e => e.responseEnd))};
+"""
+
+
 def measure_renders(base: str, session_cookie: str, dashboards: list[dict], runs: int,
                     progress: Progress = lambda line: None) -> None:
     """Each dashboard's cold render: a fresh Chromium profile per run (nothing cached in the
@@ -329,7 +340,7 @@ def measure_renders(base: str, session_cookie: str, dashboards: list[dict], runs
     dashboard in all. Fills each dashboard's render_ms and render_warm_browser_ms."""
     from . import browser
 
-    def render(dashboard: dict) -> tuple[float, float]:
+    def render(dashboard: dict) -> tuple[float, float, dict]:
         url = f"{base}/superset/dashboard/{dashboard['id']}/?force=true"
         with tempfile.TemporaryDirectory(prefix="sparklio-bench-chromium-") as profile:
             driver = browser.open_browser(base, session_cookie, Path(profile))
@@ -338,19 +349,25 @@ def measure_renders(base: str, session_cookie: str, dashboards: list[dict], runs
                 for _ in range(2):
                     started = time.perf_counter()
                     driver.get(url)
-                    browser.wait_for_charts(driver, dashboard["charts"], timeout=120, poll=0.05)
+                    browser.wait_for_charts(driver, dashboard["charts"], timeout=120, poll=0.25)
                     times.append((time.perf_counter() - started) * 1000)
-                return times[0], times[1]
+                return times[0], times[1], driver.execute_script(PHASES_SCRIPT)
             finally:
                 driver.quit()
 
     if dashboards:
         render(dashboards[0])
     for dashboard in dashboards:
-        cold, warm = zip(*[render(dashboard) for _ in range(runs)])
+        cold, warm, phases = zip(*[render(dashboard) for _ in range(runs)])
         dashboard["render_ms"], dashboard["render_warm_browser_ms"] = stats(list(cold)), stats(list(warm))
+        dashboard["render_warm_browser_phases_ms"] = {
+            key: stats([p[key] for p in phases if p.get(key) is not None]) for key in ("first_data_request", "last_data")
+            if any(p.get(key) is not None for p in phases)}
+        split = dashboard["render_warm_browser_phases_ms"]
         progress(f"render {dashboard['title'][:30]:<30} cold p50 {dashboard['render_ms']['p50']:.0f} ms, "
-                 f"browser cache warm p50 {dashboard['render_warm_browser_ms']['p50']:.0f} ms")
+                 f"browser cache warm p50 {dashboard['render_warm_browser_ms']['p50']:.0f} ms (first data request "
+                 f"at {split.get('first_data_request', {}).get('p50', 0):.0f} ms, last data at "
+                 f"{split.get('last_data', {}).get('p50', 0):.0f} ms)")
 
 
 def measure(base: str, session: requests.Session, owner_url: str, reader_url: str, runs: int,
@@ -566,12 +583,16 @@ def markdown(results: dict) -> str:
     out += ["", "Dashboards: every chart's data (forced) and every select filter's options, fired "
             f"concurrently over {BROWSER_CONNECTIONS} connections; render: a fresh headless Chromium, "
             "`?force=true`, from navigation to every chart drawn (warm browser: the same page again in the same "
-            "browser, its HTTP cache warm, data still forced).", "",
-            "| dashboard | requests | concurrent p50 | p95 | render p50 | render p95 | warm browser p50 |",
-            "|---|---:|---:|---:|---:|---:|---:|"]
+            "browser, its HTTP cache warm, data still forced; of which: the first chart data request sent, and "
+            "the last chart data answer received, after navigation start, from the page's Resource Timing).", "",
+            "| dashboard | requests | concurrent p50 | p95 | render p50 | render p95 | warm browser p50 | "
+            "first data request | last data |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for d in results["dashboards"]:
+        split = d.get("render_warm_browser_phases_ms") or {}
         out.append(f"| {d['title']} | {d['requests']} | {_ms(d['concurrent_ms'])} | {_ms(d['concurrent_ms'], 'p95')} | "
-                   f"{_ms(d['render_ms'])} | {_ms(d['render_ms'], 'p95')} | {_ms(d.get('render_warm_browser_ms'))} |")
+                   f"{_ms(d['render_ms'])} | {_ms(d['render_ms'], 'p95')} | {_ms(d.get('render_warm_browser_ms'))} | "
+                   f"{_ms(split.get('first_data_request'))} | {_ms(split.get('last_data'))} |")
     out += ["", "| target | result | offenders |", "|---|---|---|"]
     for name, t in results["targets"].items():
         state = "skipped" if t["met"] is None else "met" if t["met"] else "**not met**"

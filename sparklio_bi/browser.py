@@ -10,6 +10,8 @@ from pathlib import Path
 
 import requests
 
+from .errors import BundleError
+
 CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--window-size=1600,2400")
@@ -18,7 +20,7 @@ LOADING = '[data-test="loading-indicator"], .loading'
 DRAWN = "canvas, svg, table, .header-line, .big_number, [role='alert']"
 
 
-class BrowserError(RuntimeError):
+class BrowserError(BundleError):
     """Chromium or its driver is missing, or a login failed."""
 
 

@@ -14,9 +14,9 @@ import click
 
 from . import assets, config, database, embedded_pg, migrate, privileges, superset_roles
 from . import doctor as health
+from .errors import BundleError
 
-EXPECTED = (config.ConfigError, database.DatabaseError, embedded_pg.EmbeddedPgError,
-            migrate.MigrationError, privileges.PrivilegeError, superset_roles.RolesError, ValueError)
+EXPECTED = (BundleError,)  # every expected failure of every layer derives from it (errors.py)
 
 
 def expected_failures(fn):

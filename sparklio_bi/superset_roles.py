@@ -11,6 +11,7 @@ Everything goes through Superset's security manager and its RLS commands (needs 
 from __future__ import annotations
 
 from .assets import DATABASE_NAME
+from .errors import BundleError
 
 VIEWER = "Sparklio Viewer"
 ANALYST = "Sparklio Analyst"
@@ -28,7 +29,7 @@ VIEWER_EXTRA = {
 }
 
 
-class RolesError(RuntimeError):
+class RolesError(BundleError):
     """A user, brand or role named on the command line does not exist."""
 
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from . import config, superset_app
+from .errors import BundleError
 
 ADMIN_USERNAME_DEFAULT = "admin"
 
@@ -60,7 +61,7 @@ def ensure_admin(username: str, password: str) -> bool:
     email = os.environ.get("SUPERSET_ADMIN_EMAIL") or f"{username}@sparklio.local"
     user = security_manager.add_user(username, "Sparklio", "Admin", email, role, password=password)
     if not user:
-        raise RuntimeError(f"Superset refused to create the admin user {username!r}")
+        raise BundleError(f"Superset refused to create the admin user {username!r}")
     return True
 
 
