@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import click
+import psycopg2
 
 from . import assets, config, database, embedded_pg, migrate, privileges, superset_roles
 from . import doctor as health
@@ -275,12 +276,18 @@ def rollups_refresh(full: bool, every: float | None) -> None:
     url = database.analytics_url(s)
     while True:
         started = time.monotonic()
-        done = rolling.refresh_in_transaction(url, s, full=full)
-        click.echo(f"refreshed in {time.monotonic() - started:.2f}s: " + ", ".join(
-            f"{r.rollup} {r.periods} periods/{r.rows} rows" for r in done))
+        try:
+            done = rolling.refresh_in_transaction(url, s, full=full)
+        except (BundleError, psycopg2.Error) as exc:
+            if every is None:
+                raise database.DatabaseError(f"rollup refresh failed: {' '.join(str(exc).split())}") from None
+            click.echo(f"rollup refresh failed, trying again in {every:g}s: {' '.join(str(exc).split())}", err=True)
+        else:
+            click.echo(f"refreshed in {time.monotonic() - started:.2f}s: " + ", ".join(
+                f"{r.rollup} {r.periods} periods/{r.rows} rows" for r in done))
+            full = False
         if every is None:
             return
-        full = False
         time.sleep(max(0.0, every - (time.monotonic() - started)))
 
 

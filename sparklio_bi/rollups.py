@@ -81,12 +81,23 @@ def refresh(conn, settings: config.Settings | None = None, full: bool = False) -
 
 
 def refresh_in_transaction(url: str, settings: config.Settings | None = None, full: bool = False) -> list[Refreshed]:
-    """`refresh` in a transaction of its own, committed."""
+    """`refresh` in a REPEATABLE READ transaction of its own, committed. The lock is taken first,
+    outside it: a snapshot taken while another refresh still ran would see that refresh's state
+    rows change under it (PostgreSQL: "could not serialize access due to concurrent update")."""
     from . import database
 
-    with database.connect(url) as conn:
+    with database.connect(url, autocommit=True) as conn:
+        with conn.cursor() as cur:
+            cur.execute("select pg_advisory_lock(%s)", (LOCK,))  # released when the connection closes
+        conn.autocommit = False
         conn.set_session(isolation_level="REPEATABLE READ")
-        return refresh(conn, settings, full)
+        try:
+            done = refresh(conn, settings, full)
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        return done
 
 
 def _refresh_one(cur, settings: config.Settings, rollup: Rollup, full: bool, hour: datetime,

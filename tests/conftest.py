@@ -107,11 +107,46 @@ def bootstrapped(settings):
     started = time.monotonic()
     first = cli("bootstrap", "--no-serve", "--scale", "3")
     first_seconds = time.monotonic() - started
+    url = embedded_pg.server_url(settings)
+    before = fingerprint(url)
     started = time.monotonic()
     second = cli("bootstrap", "--no-serve", "--scale", "3")
     second_seconds = time.monotonic() - started
     return {"first": first, "second": second, "first_seconds": first_seconds,
-            "second_seconds": second_seconds, "url": embedded_pg.server_url(settings)}
+            "second_seconds": second_seconds, "url": url, "fingerprints": (before, fingerprint(url))}
+
+
+# What a bootstrap must leave as it found it: Superset's objects (content, not timestamps), and
+# the source rows (checksums); rows of each, and an md5 of their content.
+FINGERPRINT_SUPERSET = {
+    "dbs": "database_name, sqlalchemy_uri",
+    "tables": "uuid, table_name, schema, main_dttm_col",
+    "table_columns": "uuid, column_name, type, is_dttm, description",
+    "sql_metrics": "uuid, metric_name, expression, d3format",
+    "slices": "uuid, slice_name, viz_type, params, query_context",
+    "dashboards": "uuid, dashboard_title, position_json, json_metadata",
+    "ab_user": "username, email, active",
+    "ab_role": "name",
+    "ab_permission_view_role": "permission_view_id, role_id",
+    "row_level_security_filters": "name, clause, group_key",
+}
+
+
+def fingerprint(url: str) -> dict[str, tuple[int, str]]:
+    from sparklio_bi import views
+
+    found = {}
+    metadata = make_url(url).set(database=config.SUPERSET_DATABASE).render_as_string(hide_password=False)
+    with database.connect(metadata) as conn, conn.cursor() as cur:
+        for table, columns in FINGERPRINT_SUPERSET.items():
+            row = f"row({columns})::text"
+            cur.execute(f"select count(*), md5(coalesce(string_agg({row}, '|' order by {row}), '')) from {table}")
+            found[f"superset.{table}"] = cur.fetchone()
+    with database.connect(url) as conn, conn.cursor() as cur:
+        for table in views.SOURCE_TABLES:
+            cur.execute(f"select count(*), md5(coalesce(string_agg(t::text, '|' order by t.id), '')) from public.{table} t")
+            found[f"public.{table}"] = cur.fetchone()
+    return found
 
 
 def start_server(*args: str, log_name: str = "superset-server.log") -> tuple[subprocess.Popen, str]:

@@ -43,6 +43,11 @@ def test_bootstrap_is_idempotent_and_quicker_the_second_time(bootstrapped, api):
     assert len(api_list(api, "dashboard")) == 8
     assert len(api_list(api, "chart")) == 29
     assert len(api_list(api, "database")) == 1
+    assert len(api_list(api, "dataset")) == len(list((ASSETS / "datasets").glob("*/*.yaml"))) == 20
+    before, after = bootstrapped["fingerprints"]
+    changed = sorted(name for name in before if before[name] != after[name])
+    assert not changed, f"the second bootstrap changed {changed}"
+    assert before["superset.slices"][0] == 29 and before["public.agent_logs"][0] > 0
 
 
 def test_server_serves_login_page(server):
