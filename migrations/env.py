@@ -5,7 +5,7 @@ from sqlalchemy import text
 
 from sparklio_bi import config, database
 
-settings = config.load()
+settings = config.for_migration()  # what migrate.upgrade/downgrade passed down
 url = context.config.attributes.get("url") or database.analytics_url(settings)
 
 

@@ -82,6 +82,18 @@ def _timezone(name: str, value: str) -> str:
     return value
 
 
+def for_migration() -> Settings:
+    """Inside an Alembic run: the settings migrate.upgrade/downgrade passed down (one loader, read
+    once); the environment's only when Alembic runs on its own (`alembic upgrade head`)."""
+    from alembic import context
+
+    try:
+        passed = context.config.attributes.get("settings")
+    except AttributeError:  # no migration is running
+        passed = None
+    return passed or load()
+
+
 def _port(name: str, value: str) -> int:
     if not value.isdigit() or not 1 <= int(value) <= 65535:
         raise ConfigError(f"{name}={value!r} is not a port number (1-65535)")

@@ -79,14 +79,17 @@ def upgrade(url: str, revision: str = "head", settings: config.Settings | None =
         raise MigrationError(f"the database has no source tables {', '.join(missing)} in schema "
                              f"{settings.source_schema!r}: point DATABASE_URL at Sparklio's database "
                              "or run `sparklio-bi db apply-source-ddl`")
+    cfg.attributes["settings"] = settings  # the migrations read these, not the environment again
     _run(command.upgrade, url, cfg, revision)
 
 
-def downgrade(url: str, revision: str = "-1", drop_data: bool = False) -> None:
+def downgrade(url: str, revision: str = "-1", drop_data: bool = False,
+              settings: config.Settings | None = None) -> None:
     """Migrate the views down to `revision` (default: one step), in one transaction; a step that
     would destroy collected data refuses unless `drop_data`."""
     cfg = alembic_config(url)
     cfg.attributes["drop_data"] = drop_data
+    cfg.attributes["settings"] = settings or config.load()
     _check_revision(cfg, revision)
     with database.connect(url):  # fail fast, with one line, when the server is unreachable
         pass

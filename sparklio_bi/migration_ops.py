@@ -8,23 +8,23 @@ from . import config, privileges, views
 
 def create_view(view: str, version: int) -> None:
     """Create `view` from its file `sql/views/<view>__v<version>.sql`; the reader role may read it."""
-    op.execute(views.create_view_sql(view, version))
+    op.execute(views.create_view_sql(view, version, config.for_migration()))
     privileges.grant_select(view)
 
 
 def replace_view(view: str, version: int) -> None:
     """Swap a view to another version; drop + create, since a version may drop or retype columns."""
-    op.execute(views.drop_view_sql(view))
+    op.execute(views.drop_view_sql(view, config.for_migration()))
     create_view(view, version)
 
 
 def drop_view(view: str) -> None:
-    op.execute(views.drop_view_sql(view))
+    op.execute(views.drop_view_sql(view, config.for_migration()))
 
 
 def run_bundle_sql(name: str) -> None:
     """Run a bundle-owned DDL file from sql/bundle/ (tables the bundle itself owns)."""
-    op.execute(views.render(views.BUNDLE_DIR / f"{name}.sql", config.load()))
+    op.execute(views.render(views.BUNDLE_DIR / f"{name}.sql", config.for_migration()))
 
 
 def drop_data_allowed() -> bool:

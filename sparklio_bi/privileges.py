@@ -50,7 +50,7 @@ def create_reader_role() -> None:
     """Create the reader role unless it exists (a DBA may have made it); grant it the schema."""
     from alembic import op
 
-    settings = config.load()
+    settings = config.for_migration()
     bind = op.get_bind()
     if not _role_exists(bind, settings.reader_role):
         may_create = bind.exec_driver_sql(
@@ -68,7 +68,7 @@ def grant_select(relation: str) -> None:
     """Let the reader role read one view of the analytics schema (when the role exists)."""
     from alembic import op
 
-    settings = config.load()
+    settings = config.for_migration()
     if _role_exists(op.get_bind(), settings.reader_role):
         op.execute(grant_select_sql(settings, relation))
 
@@ -81,7 +81,7 @@ def grant_existing_views() -> None:
     """Grant the reader role every view the analytics schema holds now."""
     from alembic import op
 
-    schema = config.load().analytics_schema
+    schema = config.for_migration().analytics_schema
     found = op.get_bind().exec_driver_sql("select viewname from pg_views where schemaname = %s order by 1",
                                           (schema,)).scalars()
     for view in list(found):
@@ -92,7 +92,7 @@ def grant_execute(function: str) -> None:
     """Let the reader role call one function of the analytics schema, and nobody else."""
     from alembic import op
 
-    settings = config.load()
+    settings = config.for_migration()
     op.execute(f"revoke execute on function {settings.analytics_schema}.{function} from public")
     if _role_exists(op.get_bind(), settings.reader_role):
         op.execute(f"grant execute on function {settings.analytics_schema}.{function} to {settings.reader_role}")
@@ -103,7 +103,7 @@ def revoke_reader() -> None:
     it is cluster-wide and may be a DBA's)."""
     from alembic import op
 
-    settings = config.load()
+    settings = config.for_migration()
     if _role_exists(op.get_bind(), settings.reader_role):
         schema, role = settings.analytics_schema, settings.reader_role
         op.execute(f"revoke select on all tables in schema {schema} from {role}")

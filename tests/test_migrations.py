@@ -174,3 +174,25 @@ def test_released_sql_is_locked(tmp_path, monkeypatch):
         "migration instead",
         "sql/views/brands__v2.sql: not in sql/RELEASED.sha256: once its migration is written, release it with "
         "`cd sql && sha256sum views/brands__v2.sql >> RELEASED.sha256`"]
+
+
+def test_migrations_use_the_settings_they_are_given(make_database, settings):
+    """One loader, passed down: migrate.upgrade's settings reach every migration (views, rollups,
+    grants), whatever the environment says."""
+    import dataclasses
+
+    url = make_database("passed")
+    migrate.apply_source_ddl(url)
+    given = dataclasses.replace(settings, analytics_schema="analytics_given")
+    migrate.upgrade(url, "head", given)
+    with database.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("select count(*) from pg_views where schemaname = 'analytics_given'")
+        assert cur.fetchone()[0] == len(migrate.head_versions())
+        cur.execute("select count(*) from pg_views where schemaname = 'analytics'")
+        assert cur.fetchone()[0] == 0
+        cur.execute("select count(*) from analytics_given.rollup_state")
+        assert cur.fetchone()[0] == 5
+    migrate.downgrade(url, "base", settings=given)
+    with database.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("select count(*) from pg_views where schemaname = 'analytics_given'")
+        assert cur.fetchone()[0] == 0

@@ -27,7 +27,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    table = f"{config.load().analytics_schema}.system_samples"
+    table = f"{config.for_migration().analytics_schema}.system_samples"
     samples = op.get_bind().exec_driver_sql(f"select count(*) from {table}").scalar()
     if samples and not drop_data_allowed():
         raise RuntimeError(f"downgrading below 0003 drops {table} and its {samples} collected samples: "

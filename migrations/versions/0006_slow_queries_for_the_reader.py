@@ -25,4 +25,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     replace_view("slow_queries", 1)
-    op.execute(f"drop function {config.load().analytics_schema}.statement_stats()")
+    op.execute(f"drop function {config.for_migration().analytics_schema}.statement_stats()")

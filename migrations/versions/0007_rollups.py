@@ -36,11 +36,11 @@ def upgrade() -> None:
     for view in STATS + ("brand_names", "agent_models"):
         create_view(view, 1)
     replace_view("workflow_daily", 2)
-    rollups.refresh(op.get_bind().connection, config.load(), full=True)
+    rollups.refresh(op.get_bind().connection, config.for_migration(), full=True)
 
 
 def downgrade() -> None:
-    schema = config.load().analytics_schema
+    schema = config.for_migration().analytics_schema
     replace_view("workflow_daily", 1)
     for view in reversed(STATS + ("brand_names", "agent_models")):
         drop_view(view)
