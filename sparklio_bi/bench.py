@@ -427,7 +427,9 @@ def measure_rollups(base: str, session: requests.Session, owner_url: str, settin
     with database.connect(owner_url) as conn, conn.cursor() as cur:
         cur.execute("select id from public.workflows order by id desc limit 1")
         workflow = cur.fetchone()[0]
-        for probe, age in (("bench_probe_now", "0 minutes"), ("bench_probe_late", "3 days")):
+        run = datetime.now(timezone.utc).strftime("%H%M%S")  # names of their own: earlier runs' probes stay
+        probes = {"inserted_now": f"bench_probe_now_{run}", "inserted_3_days_back": f"bench_probe_late_{run}"}
+        for probe, age in ((probes["inserted_now"], "0 minutes"), (probes["inserted_3_days_back"], "3 days")):
             cur.execute("""insert into public.agent_logs (workflow_id, agent_name, model, status, latency_ms,
                            error_type, error_message, error_at, created_at)
                            values (%s, %s, 'gpt-4o', 'error', 500, %s, 'bench probe',
@@ -439,16 +441,15 @@ def measure_rollups(base: str, session: requests.Session, owner_url: str, settin
         for chart_id in watched.values():
             data = _get(session, f"{base}/api/v1/chart/{chart_id}/data/").json()["result"][0]["data"]
             seen |= {value for row in data for value in row.values()}
-        for probe in ("bench_probe_now", "bench_probe_late"):
-            if probe in seen and probe not in shown:
-                shown[probe] = round(time.perf_counter() - inserted, 1)
+        for name, probe in probes.items():
+            if probe in seen and name not in shown:
+                shown[name] = round(time.perf_counter() - inserted, 1)
         time.sleep(1)
-    progress(f"freshness: a row inserted now showed after {shown.get('bench_probe_now')} s, one dated 3 days "
-             f"back after {shown.get('bench_probe_late')} s")
+    progress(f"freshness: a row inserted now showed after {shown.get('inserted_now')} s, one dated 3 days "
+             f"back after {shown.get('inserted_3_days_back')} s")
     return {"refresh_ms": refresh, "rows_per_refresh": batch, "refresh_interval_s": REFRESH_SECONDS,
             "refresh_core_share": round(share, 4),
-            "freshness_s": {"inserted_now": shown.get("bench_probe_now"),
-                            "inserted_3_days_back": shown.get("bench_probe_late")}}
+            "freshness_s": {name: shown.get(name) for name in probes}}
 
 
 def rollup_targets(measured: dict) -> dict:

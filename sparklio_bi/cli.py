@@ -219,10 +219,8 @@ def seed_with_progress(url: str, scale: float, seed_value: int, replace_applicat
     """Seed, showing one progress bar over every table's rows (the seeder interleaves tables)."""
     from . import seed as seeding
 
-    size = seeding.sizes(scale)
-    estimate = size.users + size.brands + size.projects + round(1.8 * size.workflows) + 2 * size.agent_logs
     written: dict[str, int] = {}
-    with click.progressbar(length=estimate, label="seeding", file=sys.stderr,
+    with click.progressbar(length=seeding.sizes(scale).expected_rows, label="seeding", file=sys.stderr,
                            item_show_func=lambda table: table) as bar:
         def progress(table: str, done: int, total: int) -> None:
             bar.update(done - written.get(table, 0), table)

@@ -131,6 +131,12 @@ class Sizes:
     users: int
     brands: int
 
+    @property
+    def expected_rows(self) -> int:
+        """Rows a seed writes in all, about: router_logs as many as agent_logs, assets about 0.8 per
+        workflow (for a progress bar; the seed reports the real counts)."""
+        return self.users + self.brands + self.projects + round(1.8 * self.workflows) + 2 * self.agent_logs
+
 
 # Peak memory of a seed, measured (benchmarks/RESULTS.md: 200 MiB at scale 100, 266 MiB at 1000)
 # and rounded up: a fixed part plus what grows with the scale.
