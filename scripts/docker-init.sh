@@ -5,4 +5,4 @@
 set -euo pipefail
 echo "sparklio-bi init: DATABASE_URL host ${DATABASE_URL#*@}"
 sparklio-bi bootstrap --no-serve ${SPARKLIO_DEMO:---no-demo}
-exec sparklio-bi doctor --skip superset --skip collector
+exec sparklio-bi doctor --skip superset --skip collector --skip rollups

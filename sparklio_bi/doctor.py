@@ -136,6 +136,22 @@ def check_collector(ctx: Context) -> Check:
     return Check("collector", True, f"last sample {age:.0f}s ago")
 
 
+ROLLUP_STALE_SECONDS = 120  # the refresher runs every 30 s while Superset is served
+
+
+def check_rollups(ctx: Context) -> Check:
+    """The rollups' refresher: a late or updated row reaches the charts only through it."""
+    with database.connect(ctx.url()) as conn, conn.cursor() as cur:
+        cur.execute(f"select min(rollup), extract(epoch from now() - min(refreshed_at)), count(*) "
+                    f"from {ctx.settings.analytics_schema}.rollup_state")
+        _, age, count = cur.fetchone()
+    if not count or age is None or age > ROLLUP_STALE_SECONDS:
+        seen = "never refreshed" if age is None else f"last refreshed {age:.0f}s ago"
+        return Check("rollups", False, f"{seen} (expected within {ROLLUP_STALE_SECONDS}s while serving)",
+                     "sparklio-bi rollups refresh --every 30 (sparklio-bi serve runs it)")
+    return Check("rollups", True, f"{count} rollups, last refreshed {age:.0f}s ago")
+
+
 def check_disk(ctx: Context) -> Check:
     existing = next(p for p in (ctx.settings.data_dir, *ctx.settings.data_dir.parents) if p.exists())
     free = shutil.disk_usage(existing).free
@@ -147,9 +163,9 @@ def check_disk(ctx: Context) -> Check:
 CHECKS: dict[str, Callable[[Context], Check]] = {
     "database": check_database, "migrations": check_migrations, "views": check_views, "reader": check_reader,
     "secret-key": check_secret_key, "superset": check_superset, "assets": check_assets,
-    "collector": check_collector, "disk": check_disk,
+    "collector": check_collector, "rollups": check_rollups, "disk": check_disk,
 }
-NEED_DATABASE = {"migrations", "views", "reader", "collector", "assets"}
+NEED_DATABASE = {"migrations", "views", "reader", "collector", "rollups", "assets"}
 
 
 def run(settings: config.Settings, superset_url: str, collect_interval: float,

@@ -11,16 +11,18 @@ COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 def test_services_and_start_order():
     services = COMPOSE["services"]
-    assert set(services) >= {"postgres", "redis", "superset-init", "superset", "collector"}
+    assert set(services) >= {"postgres", "redis", "superset-init", "superset", "collector", "rollups"}
     assert services["superset"]["depends_on"]["superset-init"]["condition"] == "service_completed_successfully"
     assert services["superset-init"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert "pg_stat_statements" in " ".join(services["postgres"]["command"])
     assert services["superset-init"]["command"][-1] == "scripts/docker-init.sh"
     init = (ROOT / "scripts" / "docker-init.sh").read_text()
     assert "sparklio-bi bootstrap --no-serve" in init
-    assert "sparklio-bi doctor --skip superset --skip collector" in init  # checked before the web app starts
-    for name in ("superset", "superset-init", "collector"):
+    assert "sparklio-bi doctor --skip superset --skip collector --skip rollups" in init  # before the web app
+    for name in ("superset", "superset-init", "collector", "rollups"):
         assert services[name]["build"] == "."
+    assert services["rollups"]["command"] == ["sparklio-bi", "rollups", "refresh", "--every", "30"]
+    assert services["rollups"]["depends_on"]["superset-init"]["condition"] == "service_completed_successfully"
 
 
 def test_secrets_come_only_from_the_environment():

@@ -28,7 +28,7 @@ def test_a_healthy_install_is_all_ok(server):
     code, lines = doctor(server)
     assert failing(lines) == {} and code == 0, "\n".join(lines.values())
     assert set(lines) == {"database", "migrations", "views", "reader", "secret", "superset", "assets", "collector",
-                          "disk"}
+                          "rollups", "disk"}
 
 
 def test_a_stopped_database(tmp_path, server):
@@ -81,17 +81,17 @@ def test_a_chart_edited_in_superset(server, api):
         cli("assets", "import")
 
 
-def collector_pid(settings) -> int:
+def collector_pid(settings, command: tuple[bytes, ...] = (b"collect", b"--interval")) -> int:
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             args = cmdline.read_bytes().split(b"\0")
             environ = (cmdline.parent / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"collect" in args and b"--interval" in args and \
+        if all(word in args for word in command) and \
                 f"SPARKLIO_DATA_DIR={settings.data_dir}".encode() in environ:
             return int(cmdline.parent.name)
-    raise AssertionError("the shared server's collector is not running")
+    raise AssertionError(f"the shared server's {b' '.join(command).decode()} is not running")
 
 
 def test_a_stopped_collector(server, settings):
@@ -103,5 +103,21 @@ def test_a_stopped_collector(server, settings):
         assert code == 1
         assert set(failing(lines)) == {"collector"}
         assert "sparklio-bi collect --interval 5" in lines["collector"]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def test_a_stopped_rollup_refresher(server, settings, bootstrapped):
+    """`serve` runs the rollups' refresher; stopped (its last refresh 10 minutes old), doctor
+    names it and how to run it."""
+    pid = collector_pid(settings, (b"rollups", b"refresh", b"--every"))
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        with database.connect(bootstrapped["url"]) as conn, conn.cursor() as cur:
+            cur.execute("update analytics.rollup_state set refreshed_at = now() - interval '10 minutes'")
+        code, lines = doctor(server)
+        assert code == 1
+        assert set(failing(lines)) == {"rollups"}
+        assert "sparklio-bi rollups refresh --every 30" in lines["rollups"]
     finally:
         os.kill(pid, signal.SIGCONT)
