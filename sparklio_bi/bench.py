@@ -123,15 +123,6 @@ def listing(base: str, session: requests.Session, kind: str) -> list[dict]:
     return _get(session, f"{base}/api/v1/{kind}/?q=(page_size:100)").json()["result"]
 
 
-def chart_titles() -> dict[str, str]:
-    """Spec key ("1.1") -> the chart's title in assets/."""
-    import yaml
-
-    charts = PROJECT_ROOT / "assets" / "charts"
-    return {key: yaml.safe_load((charts / f"{stem}.yaml").read_text())["slice_name"]
-            for key, stem in reference.CHART_FILES.items()}
-
-
 def _clone(session: requests.Session, extra_headers: dict) -> requests.Session:
     """A session of its own for a worker thread, with the same login."""
     clone = requests.Session()
@@ -195,7 +186,7 @@ def measure_charts(base: str, session: requests.Session, owner_url: str, reader_
     """(a)-(d) for each of the 29 charts, and whether (a) equals (c)."""
     headers = csrf_headers(base, session)
     ids = {c["slice_name"]: c["id"] for c in listing(base, session, "chart")}
-    titles = chart_titles()
+    titles = reference.chart_titles()
     out = []
     for number, chart in enumerate(reference.CHARTS, 1):
         if titles[chart.key] not in ids:
@@ -422,7 +413,7 @@ def measure_rollups(base: str, session: requests.Session, owner_url: str, settin
              f"= {100 * share:.1f} % of one core at most")
 
     ids = {c["slice_name"]: c["id"] for c in listing(base, session, "chart")}
-    titles = chart_titles()
+    titles = reference.chart_titles()
     watched = {key: ids[titles[key]] for key in ("2.1", "8.2")}
     with database.connect(owner_url) as conn, conn.cursor() as cur:
         cur.execute("select id from public.workflows order by id desc limit 1")

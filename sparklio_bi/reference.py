@@ -213,6 +213,17 @@ CHART_FILES = {  # spec key -> assets/charts/<file>.yaml
     "8.3": "Latest_20_failures_recovered_or_not", "8.4": "Recovery_time_per_agent_recovered_failures",
 }
 
+def chart_titles() -> dict[str, str]:
+    """Spec key ("1.1") -> the chart's title in assets/."""
+    import yaml
+
+    from .config import PROJECT_ROOT
+
+    charts = PROJECT_ROOT / "assets" / "charts"
+    return {key: yaml.safe_load((charts / f"{stem}.yaml").read_text())["slice_name"]
+            for key, stem in CHART_FILES.items()}
+
+
 assert len(CHARTS) == 29 and len({c.key for c in CHARTS}) == 29
 
 

@@ -149,9 +149,7 @@ def _changed_hours(cur, settings: config.Settings, rollup: Rollup, watermark: da
     params = {"tz": settings.timezone, "watermark": watermark, "xid": str(previous_xmin % 2**32),
               "id": previous_id - RECENT_IDS, "window": RECOVERY_WINDOW}
     unseen = "age(xmin) <= age(%(xid)s::xid)"
-    where = [f"id > %(id)s and {unseen}"]
-    if rollup.whole_table:
-        where = [unseen]
+    where = [unseen if rollup.whole_table else f"id > %(id)s and {unseen}"]
     if rollup.recent_failures:
         where.append(f"status <> 'success' and created_at >= %(watermark)s - %(window)s::interval and {unseen}")
     query = " union ".join(

@@ -4,7 +4,6 @@ one bootstrapped Superset served over HTTP for every test module that needs it."
 from __future__ import annotations
 
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import requests
 from sqlalchemy.engine import make_url
 
 from sparklio_bi import config, database, embedded_pg, migrate
+from sparklio_bi.browser import form_login  # noqa: F401 - the tests log in as a person does, like the bench
 
 TEST_SCALE = 3.0
 TEST_SEED = 7
@@ -185,22 +185,6 @@ def api(server):
         "username": "admin", "password": ADMIN_PASSWORD, "provider": "db", "refresh": True}).json()
     session.headers["Authorization"] = f"Bearer {token['access_token']}"
     session.base = server
-    return session
-
-
-def form_login(base: str, username: str, password: str) -> requests.Session:
-    """A person's login through the login form, as a browser does: the session cookie, and the
-    page's CSRF token for the posts the UI makes."""
-    session = requests.Session()
-    page = session.get(f"{base}/login/", timeout=30).text
-    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"|"csrf_token":\s*"([^"]+)"', page)
-    token = next(g for g in found.groups() if g)
-    response = session.post(f"{base}/login/", data={"username": username, "password": password,
-                                                    "csrf_token": token}, timeout=30, allow_redirects=False)
-    assert response.status_code == 302 and "session" in session.cookies, f"login as {username} failed"
-    assert session.get(f"{base}/api/v1/me/", timeout=30).status_code == 200, f"{username} is not logged in"
-    session.headers.update({"X-CSRFToken": token, "Referer": base})
-    session.base = base
     return session
 
 

@@ -159,9 +159,8 @@ def test_a_full_refresh_rebuilds_a_damaged_rollup(rolled_url):
 # --- as a user sees it: a served Superset, its refresher and its cache ----------------------
 
 def chart_ids(api) -> dict[str, int]:
-    from sparklio_bi.reference import CHART_FILES
+    from sparklio_bi.reference import CHART_FILES, chart_titles
     from tests.conftest import api_list
-    from tests.test_superset import chart_titles
 
     ids = {c["slice_name"]: c["id"] for c in api_list(api, "chart")}
     return {key: ids[title] for key, title in chart_titles().items() if key in CHART_FILES}

@@ -21,18 +21,12 @@ import yaml
 from sparklio_bi import database
 from sparklio_bi.browser import open_browser as open_chromium
 from sparklio_bi.browser import wait_for_charts
-from sparklio_bi.reference import CHART_FILES, CHARTS, chart_rows, compare_chart
+from sparklio_bi.reference import CHART_FILES, CHARTS, chart_rows, chart_titles, compare_chart
 from sparklio_bi.reference import run_reference as reference
 from tests.conftest import ADMIN_PASSWORD, SCREENSHOTS, api_list, cli, csrf_header, form_login
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"
-
-
-def chart_titles() -> dict[str, str]:
-    """Spec key ("1.1") -> the chart's title in assets/."""
-    return {key: yaml.safe_load((ASSETS / "charts" / f"{stem}.yaml").read_text())["slice_name"]
-            for key, stem in CHART_FILES.items()}
 
 
 def test_bootstrap_is_idempotent_and_quicker_the_second_time(bootstrapped, api):
