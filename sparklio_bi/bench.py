@@ -37,6 +37,7 @@ import requests
 from . import database, reference
 from .config import PROJECT_ROOT
 from .errors import BundleError
+from .server import ROLLUP_REFRESH_SECONDS
 
 DEFAULT_DIR = PROJECT_ROOT / ".data-bench"
 DEFAULT_OUTPUT = PROJECT_ROOT / "benchmarks" / "results.json"
@@ -375,7 +376,7 @@ def measure(base: str, session: requests.Session, owner_url: str, reader_url: st
             "targets": evaluate(charts, dashboards)}
 
 
-REFRESH_SECONDS = 30  # what `serve` runs (cli.ROLLUP_REFRESH_SECONDS)
+REFRESH_SECONDS = ROLLUP_REFRESH_SECONDS  # what `serve` runs
 
 
 def measure_rollups(base: str, session: requests.Session, owner_url: str, settings, runs: int,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from . import collect, config, database, migrate, privileges, superset_app, superset_roles, superset_setup
+from . import collect, config, database, migrate, privileges, superset_app, superset_internals, superset_roles, superset_setup
 
 
 def source_row_count(url: str, settings: config.Settings) -> int:
@@ -66,6 +66,7 @@ def superset_layer(settings: config.Settings, step: Callable[[str], None], url: 
     from . import assets
 
     with superset_app.app_context():
+        superset_internals.require_unchanged()  # before Superset's metadata is touched
         step("5/7 Superset metadata database")
         started = time.monotonic()
         superset_setup.upgrade_metadata()

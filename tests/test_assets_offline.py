@@ -107,6 +107,9 @@ def broken(tmp_path_factory):
          .update(type="TEXT"))
     edit(datasets / "agent_stats.yaml", lambda d: d.update(main_dttm_col="agent_name"))
     edit(charts / "Risk_level_distribution.yaml", lambda c: c["params"].update(row_limit=5))
+    edit(datasets / "workflows.yaml", lambda d: d["columns"].append(dict(d["columns"][0])))  # Superset keeps one
+    twin_dataset = yaml.safe_load((datasets / "brands.yaml").read_text())
+    (datasets / "brands_again.yaml").write_text(yaml.safe_dump({**twin_dataset, "uuid": str(uuid.uuid4())}))
     problems = assets.validate(root)
     return problems
 
@@ -162,6 +165,16 @@ def test_dataset_columns_follow_the_views_header(broken):
         problem(broken, "datasets/Sparklio_Analytics/workflow_stats.yaml", "columns")
     assert "'BIGINT'" in problem(broken, "datasets/Sparklio_Analytics/asset_stats.yaml", "columns.assets.type")
     assert "'period_start'" in problem(broken, "datasets/Sparklio_Analytics/agent_stats.yaml", "main_dttm_col")
+
+
+def test_a_column_listed_twice(broken):
+    """Superset's import would merge the two without a word: validate names it."""
+    assert "listed 2 times" in problem(broken, "datasets/Sparklio_Analytics/workflows.yaml", "columns")
+
+
+def test_a_view_with_two_datasets(broken):
+    """Superset's import would make a second dataset on the same view."""
+    assert "is already the dataset of" in problem(broken, "datasets/Sparklio_Analytics/brands_again.yaml", "table_name")
 
 
 def test_query_context_agrees_with_params(broken):

