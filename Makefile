@@ -9,8 +9,9 @@ STAMP := $(VENV)/.installed
 bootstrap: $(STAMP)  ## set everything up and serve Superset on :8088
 	$(BIN)/sparklio-bi bootstrap
 
-test: $(STAMP) system-packages  ## lint (ruff), then the test suite (real PostgreSQL, real Superset, headless Chromium)
+test: $(STAMP) system-packages  ## lint (ruff, sqlfluff), then the test suite (real PostgreSQL, real Superset, headless Chromium)
 	$(BIN)/ruff check .
+	$(BIN)/sqlfluff lint sql/
 	$(BIN)/pytest
 
 # The virtual environment, installed from the lock file; redone when either file changes.
