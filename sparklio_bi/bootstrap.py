@@ -5,7 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from . import collect, config, database, migrate, privileges, superset_app, superset_internals, superset_roles, superset_setup
+from . import (
+    collect,
+    config,
+    database,
+    migrate,
+    privileges,
+    rollups,
+    superset_app,
+    superset_internals,
+    superset_roles,
+    superset_setup,
+)
 
 
 def source_row_count(url: str, settings: config.Settings) -> int:
@@ -38,6 +49,9 @@ def data_layer(settings: config.Settings, step: Callable[[str], None], seed_job:
     migrate.upgrade(url, "head", settings)
     for line in migrate.repair_views(url, settings):
         step(f"    repaired {line}")
+    changed_zone = rollups.ensure_timezone(url, settings)
+    if changed_zone:
+        step(f"    {changed_zone}")
     reader_url = privileges.ensure_login(url, settings)
     step(f"    Superset reads as {settings.reader_role} (read-only, statement_timeout "
          f"{settings.reader_statement_timeout})")

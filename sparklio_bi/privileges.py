@@ -41,6 +41,7 @@ def dba_grants(settings: config.Settings, database_name: str = "<database>") -> 
             f"alter role {role} set default_transaction_read_only = on; "
             f"alter role {role} set statement_timeout = '{settings.reader_statement_timeout}'; "
             f"alter role {role} set idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION_TIMEOUT}'; "
+            f"alter role {role} in database {database_name} set timezone = '{settings.timezone}'; "
             f"grant connect on database {database_name} to {role}")
 
 
@@ -153,6 +154,11 @@ def ensure_login(owner_url: str, settings: config.Settings) -> str:
                                 ("statement_timeout", settings.reader_statement_timeout),
                                 ("idle_in_transaction_session_timeout", IDLE_IN_TRANSACTION_TIMEOUT)):
                 cur.execute(sql.SQL("alter role {} set {} = %s").format(role, sql.Identifier(name)), (value,))
+            # Superset's time filters are local timestamps and its day grain date_trunc('day', ...):
+            # both follow the session's zone, which must be the reporting one (in this database only)
+            cur.execute("select current_database()")
+            cur.execute(sql.SQL("alter role {} in database {} set timezone = %s").format(
+                role, sql.Identifier(cur.fetchone()[0])), (settings.timezone,))
             if settings.embedded:
                 _harden_embedded(cur, settings)
     except psycopg2.errors.UndefinedObject:
@@ -187,9 +193,9 @@ def missing_limits(url: str, settings: config.Settings) -> list[str]:
     try:
         with database.connect(url) as conn, conn.cursor() as cur:
             cur.execute("select current_setting('default_transaction_read_only'), "
-                        "current_setting('statement_timeout'), rolsuper "
+                        "current_setting('statement_timeout'), rolsuper, current_setting('TimeZone') "
                         "from pg_roles where rolname = current_user")
-            read_only, timeout, superuser = cur.fetchone()
+            read_only, timeout, superuser, zone = cur.fetchone()
             cur.execute("select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
                         "where n.nspname = %s and c.relkind = 'v' and "
                         "not (has_schema_privilege(n.oid, 'usage') and has_table_privilege(c.oid, 'select')) "
@@ -204,4 +210,6 @@ def missing_limits(url: str, settings: config.Settings) -> list[str]:
         missing.append("default_transaction_read_only is off")
     if timeout in ("0", ""):
         missing.append("no statement_timeout")
+    if zone != settings.timezone:
+        missing.append(f"its time zone is {zone}, not SPARKLIO_TIMEZONE {settings.timezone}")
     return missing

@@ -18,6 +18,7 @@ only the periods that changed, in one REPEATABLE READ transaction:
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -182,3 +183,44 @@ def status(url: str, settings: config.Settings | None = None) -> list[tuple]:
             cur.execute(f"select count(*) from {a}.{rollup.table}")
             out.append((rollup.name, *state, cur.fetchone()[0]))
         return out
+
+
+BUCKETS_FILE = "rollup_buckets__v1.sql"
+_ZONE_IN_BUCKETS = re.compile(r"date_trunc\(period, created_at, '([^']+)'\)")
+
+
+def zone_of_install(cur, settings: config.Settings) -> str | None:
+    """The time zone the installed `_buckets` functions cut days in (None: no rollups yet)."""
+    cur.execute("select p.prosrc from pg_proc p join pg_namespace n on n.oid = p.pronamespace "
+                "where n.nspname = %s and p.proname = 'agent_buckets'", (settings.analytics_schema,))
+    row = cur.fetchone()
+    match = _ZONE_IN_BUCKETS.search(row[0]) if row else None
+    return match[1] if match else None
+
+
+def ensure_timezone(url: str, settings: config.Settings) -> str | None:
+    """After SPARKLIO_TIMEZONE changed: the `_buckets` functions redefined in the new zone and
+    every rollup rebuilt, in one transaction (locked as a refresh is). Returns what was done (None:
+    nothing to do). The views that name the zone (workflow_daily) are migrate.repair_views' job."""
+    from . import database, views
+
+    with database.connect(url, autocommit=True) as conn:
+        with conn.cursor() as cur:
+            if zone_of_install(cur, settings) in (None, settings.timezone):
+                return None
+            cur.execute("select pg_advisory_lock(%s)", (LOCK,))  # before the snapshot, as refresh_in_transaction
+        conn.autocommit = False
+        conn.set_session(isolation_level="REPEATABLE READ")
+        started = time.monotonic()
+        try:
+            with conn.cursor() as cur:
+                installed = zone_of_install(cur, settings)
+                text = views.render(views.BUNDLE_DIR / BUCKETS_FILE, settings)
+                cur.execute(text.replace("create function ", "create or replace function "))
+            refresh(conn, settings, full=True)
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+    return (f"reporting time zone {installed} -> {settings.timezone}: day buckets redefined, rollups rebuilt "
+            f"({time.monotonic() - started:.0f}s)")

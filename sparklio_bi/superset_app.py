@@ -12,8 +12,11 @@ CONFIG_PATH = config.PROJECT_ROOT / "superset_config.py"
 
 
 def environment() -> dict[str, str]:
-    """Environment for Superset processes: the bundle's config module and the Flask app."""
+    """Environment for Superset processes: the bundle's config module, the Flask app, the time zone."""
     env = dict(os.environ)
+    # Superset's "today" (the charts' windows start at DATETIME("today")) is the process's local
+    # midnight: in the reporting time zone, where the rollups' days begin.
+    env["TZ"] = config.load().timezone
     env.setdefault("SUPERSET_CONFIG_PATH", str(CONFIG_PATH))
     env.setdefault("FLASK_APP", "superset.app:create_app()")
     env.setdefault("XDG_RUNTIME_DIR", "/tmp")
