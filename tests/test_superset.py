@@ -169,11 +169,23 @@ def git_status(path: Path) -> str:
                           capture_output=True, text=True).stdout
 
 
-def test_import_then_export_gives_no_diff(bootstrapped, tmp_path):
-    exported = tmp_path / "assets"
-    shutil.copytree(ASSETS, exported)
-    cli("assets", "import", "--dir", str(exported))
-    cli("assets", "export", "--dir", str(exported))
+def bundle_files(directory: Path) -> dict[str, object]:
+    """Every file under `directory` (relative path -> its parsed YAML)."""
+    return {path.relative_to(directory).as_posix(): yaml.safe_load(path.read_text())
+            for path in sorted(directory.rglob("*")) if path.is_file()}
+
+
+def test_import_then_export_writes_every_file_of_the_bundle_back(bootstrapped, tmp_path):
+    """Import assets/, export into an empty folder: the same files, UUIDs and content, byte for byte."""
+    cli("assets", "import", "--dir", str(ASSETS))
+    exported = tmp_path / "exported"
+    done = cli("assets", "export", "--dir", str(exported))
+    want, got = bundle_files(ASSETS), bundle_files(exported)
+    assert len(want) == 1 + 1 + 20 + 29 + 8  # metadata.yaml, the database, datasets, charts, dashboards
+    assert sorted(got) == sorted(want), f"missing {sorted(want.keys() - got.keys())}, extra {sorted(got.keys() - want.keys())}"
+    assert {rel: cfg.get("uuid") for rel, cfg in got.items()} == {rel: cfg.get("uuid") for rel, cfg in want.items()}
+    assert [rel for rel in want if got[rel] != want[rel]] == []
+    assert f"{len(want)} files written" in done.stdout
     diff = subprocess.run(["diff", "-r", str(ASSETS), str(exported)], capture_output=True, text=True)
     assert diff.returncode == 0, diff.stdout[:3000]
 
