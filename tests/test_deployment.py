@@ -111,8 +111,9 @@ def test_only_the_postgres_service_holds_the_superuser():
         assert default_url(environment(name)["DATABASE_URL"]).username == "sparklio_owner", name
     assert default_url(environment("superset")["SUPERSET_DATABASE_URL"]).username == "superset_metadata"
     # charts read as the reader role: the web app has no DATABASE_URL
-    assert set(environment("superset")) == {"SUPERSET_DATABASE_URL", "REDIS_URL", "SUPERSET_SECRET_KEY", "ENABLE_PROXY_FIX"}
-    assert set(environment("collector")) == set(environment("rollups")) == {"DATABASE_URL"}
+    assert set(environment("superset")) == {"SUPERSET_DATABASE_URL", "REDIS_URL", "SUPERSET_SECRET_KEY", "ENABLE_PROXY_FIX",
+                                            "SPARKLIO_TIMEZONE"}
+    assert set(environment("collector")) == set(environment("rollups")) == {"DATABASE_URL", "SPARKLIO_TIMEZONE"}
     mounts = [volume.split(":") for volume in SERVICES["postgres"]["volumes"]]
     assert any(source == "./scripts/postgres-init-roles.sh" and target.startswith("/docker-entrypoint-initdb.d/")
                for source, target, *_ in mounts)
