@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,30 @@ def test_connections_chart_shows_the_reference_count_at_a_minute_the_test_sample
     finally:
         with database.connect(url) as conn, conn.cursor() as cur:
             cur.execute("delete from analytics.system_samples where sampled_at = %s", (minute,))
+
+
+def test_connections_chart_keeps_every_minute_of_a_full_day(api, bootstrapped):
+    """5.1 over its whole window: a day of one-minute samples in 8 states (11,520 rows, more than
+    Superset's default chart row limit of 10,000) shows every minute of every state."""
+    states = [f"test-state-{i}" for i in range(8)]
+    with database.connect(bootstrapped["url"]) as conn, conn.cursor() as cur:
+        cur.execute("select date_trunc('minute', now())")
+        now = cur.fetchone()[0]
+        minutes = [now - timedelta(minutes=m) for m in range(20, 1440)]  # inside "last day", clear of 12 h ago
+        minutes = [m for m in minutes if m != now - timedelta(hours=12)]
+        cur.executemany("insert into analytics.system_samples (sampled_at, metric, dimension, value) "
+                        "values (%s, 'pg_connections', %s, 1)", [(m, s) for m in minutes for s in states])
+    try:
+        chart_id = {c["slice_name"]: c["id"] for c in api_list(api, "chart")}[chart_titles()["5.1"]]
+        response = api.get(f"{api.base}/api/v1/chart/{chart_id}/data/?force=true", timeout=120)
+        assert response.status_code == 200, response.text[:500]
+        result = response.json()["result"][0]
+        shown = {record["sampled_at"]: record for record in result["data"]}
+        missing = [m for m in minutes if any(shown.get(int(m.timestamp() * 1000), {}).get(s) != 1 for s in states)]
+        assert not missing, f"{len(missing)} of {len(minutes)} minutes lack a state (row limit {result['rowcount']})"
+    finally:
+        with database.connect(bootstrapped["url"]) as conn, conn.cursor() as cur:
+            cur.execute("delete from analytics.system_samples where dimension like 'test-state-%'")
 
 
 def assert_chart_matches_reference(session, url: str, chart, chart_id: int, search_path: str = "public") -> None:
