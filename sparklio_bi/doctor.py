@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import config, database, embedded_pg, migrate, privileges, secret_key
+from .server import ROLLUP_REFRESH_SECONDS
 
 MIN_FREE_BYTES = 1 * 2**30
 
@@ -136,7 +137,7 @@ def check_collector(ctx: Context) -> Check:
     return Check("collector", True, f"last sample {age:.0f}s ago")
 
 
-ROLLUP_STALE_SECONDS = 120  # the refresher runs every 30 s while Superset is served
+ROLLUP_STALE_SECONDS = 120  # the refresher runs every server.ROLLUP_REFRESH_SECONDS (30) while Superset is served
 
 
 def check_rollups(ctx: Context) -> Check:
@@ -148,7 +149,7 @@ def check_rollups(ctx: Context) -> Check:
     if not count or age is None or age > ROLLUP_STALE_SECONDS:
         seen = "never refreshed" if age is None else f"last refreshed {age:.0f}s ago"
         return Check("rollups", False, f"{seen} (expected within {ROLLUP_STALE_SECONDS}s while serving)",
-                     "sparklio-bi rollups refresh --every 30 (sparklio-bi serve runs it)")
+                     f"sparklio-bi rollups refresh --every {ROLLUP_REFRESH_SECONDS} (sparklio-bi serve runs it)")
     return Check("rollups", True, f"{count} rollups, last refreshed {age:.0f}s ago")
 
 

@@ -157,10 +157,11 @@ def ensure_login(owner_url: str, settings: config.Settings) -> str:
             # Superset's time filters are local timestamps and its day grain date_trunc('day', ...):
             # both follow the session's zone, which must be the reporting one (in this database only)
             cur.execute("select current_database()")
-            cur.execute(sql.SQL("alter role {} in database {} set timezone = %s").format(
-                role, sql.Identifier(cur.fetchone()[0])), (settings.timezone,))
+            database_name = sql.Identifier(cur.fetchone()[0])
+            cur.execute(sql.SQL("alter role {} in database {} set timezone = %s").format(role, database_name),
+                        (settings.timezone,))
             if settings.embedded:
-                _harden_embedded(cur, settings)
+                _harden_embedded(cur, database_name)
     except psycopg2.errors.UndefinedObject:
         raise PrivilegeError(f"role {settings.reader_role} does not exist: run `sparklio-bi db upgrade`") from None
     except psycopg2.errors.InsufficientPrivilege:
@@ -168,12 +169,10 @@ def ensure_login(owner_url: str, settings: config.Settings) -> str:
     return url
 
 
-def _harden_embedded(cur, settings: config.Settings) -> None:
+def _harden_embedded(cur, database_name: sql.Identifier) -> None:
     """The embedded server is the bundle's own: PUBLIC loses temporary tables, set_config and
     creating large objects in the analytics database, and CONNECT to Superset's metadata one."""
-    cur.execute("select current_database()")
-    name = sql.Identifier(cur.fetchone()[0])
-    cur.execute(sql.SQL("revoke temporary on database {} from public").format(name))
+    cur.execute(sql.SQL("revoke temporary on database {} from public").format(database_name))
     for function in EMBEDDED_REVOKED_FUNCTIONS:
         cur.execute(f"revoke execute on function pg_catalog.{function} from public")
     cur.execute("select 1 from pg_database where datname = %s", (config.SUPERSET_DATABASE,))

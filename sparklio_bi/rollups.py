@@ -18,10 +18,13 @@ only the periods that changed, in one REPEATABLE READ transaction:
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from . import config
@@ -82,9 +85,17 @@ def refresh(conn, settings: config.Settings | None = None, full: bool = False) -
 
 
 def refresh_in_transaction(url: str, settings: config.Settings | None = None, full: bool = False) -> list[Refreshed]:
-    """`refresh` in a REPEATABLE READ transaction of its own, committed. The lock is taken first,
-    outside it: a snapshot taken while another refresh still ran would see that refresh's state
-    rows change under it (PostgreSQL: "could not serialize access due to concurrent update")."""
+    """`refresh` in a REPEATABLE READ transaction of its own, committed."""
+    with _refresh_transaction(url) as conn:
+        return refresh(conn, settings, full)
+
+
+@contextlib.contextmanager
+def _refresh_transaction(url: str) -> Iterator[Any]:
+    """A REPEATABLE READ transaction holding the refresh lock, committed at the end (rolled back
+    on any error). The lock is taken first, outside it: a snapshot taken while another refresh
+    still ran would see that refresh's state rows change under it (PostgreSQL: "could not
+    serialize access due to concurrent update")."""
     from . import database
 
     with database.connect(url, autocommit=True) as conn:
@@ -93,12 +104,11 @@ def refresh_in_transaction(url: str, settings: config.Settings | None = None, fu
         conn.autocommit = False
         conn.set_session(isolation_level="REPEATABLE READ")
         try:
-            done = refresh(conn, settings, full)
+            yield conn
             conn.commit()
         except BaseException:
             conn.rollback()
             raise
-        return done
 
 
 def _refresh_one(cur, settings: config.Settings, rollup: Rollup, full: bool, hour: datetime,
@@ -204,23 +214,15 @@ def ensure_timezone(url: str, settings: config.Settings) -> str | None:
     nothing to do). The views that name the zone (workflow_daily) are migrate.repair_views' job."""
     from . import database, views
 
-    with database.connect(url, autocommit=True) as conn:
+    with database.connect(url) as conn, conn.cursor() as cur:
+        if zone_of_install(cur, settings) in (None, settings.timezone):
+            return None
+    started = time.monotonic()
+    with _refresh_transaction(url) as conn:
         with conn.cursor() as cur:
-            if zone_of_install(cur, settings) in (None, settings.timezone):
-                return None
-            cur.execute("select pg_advisory_lock(%s)", (LOCK,))  # before the snapshot, as refresh_in_transaction
-        conn.autocommit = False
-        conn.set_session(isolation_level="REPEATABLE READ")
-        started = time.monotonic()
-        try:
-            with conn.cursor() as cur:
-                installed = zone_of_install(cur, settings)
-                text = views.render(views.BUNDLE_DIR / BUCKETS_FILE, settings)
-                cur.execute(text.replace("create function ", "create or replace function "))
-            refresh(conn, settings, full=True)
-            conn.commit()
-        except BaseException:
-            conn.rollback()
-            raise
+            installed = zone_of_install(cur, settings)
+            text = views.render(views.BUNDLE_DIR / BUCKETS_FILE, settings)
+            cur.execute(text.replace("create function ", "create or replace function "))
+        refresh(conn, settings, full=True)
     return (f"reporting time zone {installed} -> {settings.timezone}: day buckets redefined, rollups rebuilt "
             f"({time.monotonic() - started:.0f}s)")

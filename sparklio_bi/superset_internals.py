@@ -19,7 +19,6 @@ from typing import Any
 from .errors import BundleError
 
 TESTED_VERSION = "6.1.0"
-KINDS = ("databases", "datasets", "charts", "dashboards")
 
 
 class SupersetChanged(BundleError):
@@ -45,6 +44,8 @@ def import_schemas() -> dict[str, Any]:
     """The marshmallow schema Superset's import applies to each kind of asset file (a dry run of
     the import's own validation), from ImportAssetsCommand.schemas."""
     from superset.commands.importers.v1.assets import ImportAssetsCommand
+
+    from .assets.layout import ASSET_DIRECTORIES as KINDS
 
     schemas = getattr(ImportAssetsCommand, "schemas", None)
     _require(isinstance(schemas, dict), "ImportAssetsCommand.schemas", "no longer a dict of schemas by folder")
@@ -85,8 +86,8 @@ def create_offline_metadata_tables() -> None:
 
 
 def run_import(contents: dict[str, str]) -> None:
-    """ImportAssetsCommand on the files (overwrite), inside one_transaction(); SupersetRefused with
-    Superset's reason when it refuses."""
+    """ImportAssetsCommand on the files (overwrite; the caller wraps it in one_transaction());
+    SupersetRefused with Superset's reason when it refuses."""
     from sqlalchemy.exc import SAWarning
     from superset.commands.exceptions import CommandInvalidError
     from superset.commands.importers.v1.assets import ImportAssetsCommand

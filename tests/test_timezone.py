@@ -85,7 +85,10 @@ def test_superset_today_is_midnight_in_the_reporting_zone(monkeypatch):
 def test_daily_agent_executions_equal_the_reference_in_seoul(seoul):
     """The query Superset writes for a daily chart on agent_stats (its since literal, its day grain),
     run as the reader, equals counting agent_logs by Seoul day."""
-    url, reader, _, _, _ = seoul
+    assert_daily_executions_equal_the_reference(*seoul[:2])
+
+
+def assert_daily_executions_equal_the_reference(url: str, reader: str) -> None:
     since = datetime.combine(datetime.now(SEOUL).date() - timedelta(days=7), datetime.min.time())
     literal = since.strftime("%Y-%m-%d %H:%M:%S.%f")
     with database.connect(reader) as conn, conn.cursor() as cur:
@@ -125,4 +128,4 @@ def test_a_row_just_after_seoul_midnight_counts_on_the_new_day(seoul):
             cur.execute("insert into public.agent_logs (workflow_id, agent_name, model, status, latency_ms, created_at) "
                         "values (%s, %s, %s, 'success', 10, %s)", (workflow_id, agent, model, at))
     rollups.refresh_in_transaction(url, in_seoul)
-    test_daily_agent_executions_equal_the_reference_in_seoul(seoul)
+    assert_daily_executions_equal_the_reference(url, reader)
