@@ -52,7 +52,7 @@ def data_layer(settings: config.Settings, step: Callable[[str], None], seed_job:
     changed_zone = rollups.ensure_timezone(url, settings)
     if changed_zone:
         step(f"    {changed_zone}")
-    reader_url = privileges.ensure_login(url, settings)
+    reader_url = privileges.ensure_login(url, settings, step)
     step(f"    Superset reads as {settings.reader_role} (read-only, statement_timeout "
          f"{settings.reader_statement_timeout})")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg2
@@ -141,15 +142,25 @@ def reader_url(owner_url: str, settings: config.Settings) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def ensure_login(owner_url: str, settings: config.Settings) -> str:
+def ensure_login(owner_url: str, settings: config.Settings, say: Callable[[str], None] = lambda line: None) -> str:
     """Give the reader role its password and limits (read-only, statement and idle timeouts) and,
     on the bundle's own embedded server, take from PUBLIC what a reader could misuse; returns
-    the reader's URL. Where the owner may not alter the role, checks a DBA did."""
-    url = reader_url(owner_url, settings)
+    the reader's URL. Where the owner may not alter the role, checks a DBA did.
+
+    The password never travels as text in a statement (pg_stat_statements, and the PostgreSQL
+    log on an error, keep a statement's text): it is set as a SCRAM verifier computed here, and
+    only when the role does not already accept it. Statements of earlier versions that carried
+    it in clear are removed from the statistics, and a generated password they exposed is
+    replaced; `say` reports both."""
     role = sql.Identifier(settings.reader_role)
     try:
         with database.connect(owner_url) as conn, conn.cursor() as cur:
-            cur.execute(sql.SQL("alter role {} with login password %s").format(role), (reader_password(settings),))
+            exposed = _statements_with_passwords(cur, settings)
+            if any(reader_password(settings) in text for _, _, _, text in exposed):
+                _rotate_exposed_password(settings, say)  # before they are forgotten: a refusal is repeated
+            _forget(cur, exposed, say)
+            if not _accepts(reader_url(owner_url, settings)):
+                _set_password(cur, settings)
             for name, value in (("default_transaction_read_only", "on"),
                                 ("statement_timeout", settings.reader_statement_timeout),
                                 ("idle_in_transaction_session_timeout", IDLE_IN_TRANSACTION_TIMEOUT)):
@@ -165,8 +176,74 @@ def ensure_login(owner_url: str, settings: config.Settings) -> str:
     except psycopg2.errors.UndefinedObject:
         raise PrivilegeError(f"role {settings.reader_role} does not exist: run `sparklio-bi db upgrade`") from None
     except psycopg2.errors.InsufficientPrivilege:
-        _check_dba_setup(url, settings)
-    return url
+        _check_dba_setup(reader_url(owner_url, settings), settings)
+    return reader_url(owner_url, settings)
+
+
+def _set_password(cur, settings: config.Settings) -> None:
+    """ALTER ROLE with a SCRAM verifier made client-side (as psql's \\password does), kept out of
+    pg_stat_statements where this role may say so (a superuser: the embedded server)."""
+    verifier = psycopg2.extensions.encrypt_password(reader_password(settings), settings.reader_role, cur.connection,
+                                                    "scram-sha-256")
+    cur.execute("select rolsuper from pg_roles where rolname = current_user")
+    if cur.fetchone()[0] and _has_statement_stats(cur):
+        cur.execute("set local pg_stat_statements.track_utility = off")
+    cur.execute(sql.SQL("alter role {} with login password %s").format(sql.Identifier(settings.reader_role)),
+                (verifier,))
+
+
+def _accepts(url: str) -> bool:
+    """Whether the reader role logs in with this URL's password (then it is not set again)."""
+    try:
+        with database.connect(url):
+            return True
+    except database.DatabaseError:
+        return False
+
+
+def _has_statement_stats(cur) -> bool:
+    cur.execute("select 1 from pg_extension where extname = 'pg_stat_statements'")
+    return cur.fetchone() is not None
+
+
+def _statements_with_passwords(cur, settings: config.Settings) -> list[tuple]:
+    """(userid, dbid, queryid, text) of the statements pg_stat_statements kept whose text may
+    carry a password (what bootstrap ran before SCRAM verifiers), by the rule slow_queries
+    hides them by (carries_password(), migration 0009)."""
+    if not _has_statement_stats(cur):
+        return []
+    cur.execute(f"select userid, dbid, queryid, query from pg_stat_statements "
+                f"where {settings.analytics_schema}.carries_password(query)")
+    return cur.fetchall()
+
+
+def _forget(cur, statements: list[tuple], say: Callable[[str], None]) -> None:
+    """Remove these statements from pg_stat_statements; where this role may not reset
+    statistics, say what a DBA runs (slow_queries hides them either way)."""
+    if not statements:
+        return
+    cur.execute("savepoint forget")
+    try:
+        for userid, dbid, queryid, _ in statements:
+            cur.execute("select pg_stat_statements_reset(%s, %s, %s)", (userid, dbid, queryid))
+    except psycopg2.errors.InsufficientPrivilege:
+        cur.execute("rollback to savepoint forget")
+        say(f"    WARNING: pg_stat_statements holds {len(statements)} statement(s) that may carry a password and "
+            "this role may not remove them: ask a DBA to run `select pg_stat_statements_reset()` "
+            "(slow_queries never shows them)")
+        return
+    say(f"    removed {len(statements)} statement(s) whose text may carry a password from pg_stat_statements")
+
+
+def _rotate_exposed_password(settings: config.Settings, say: Callable[[str], None]) -> None:
+    """An earlier install put the reader's password in the statistics every viewer could read:
+    a generated one is replaced; one from the environment must be changed by its owner."""
+    if os.environ.get("SPARKLIO_READER_PASSWORD"):
+        raise PrivilegeError("SPARKLIO_READER_PASSWORD was readable in pg_stat_statements (an earlier version "
+                             "set it in clear): set a new one and run bootstrap again")
+    password_file(settings).unlink()
+    reader_password(settings)
+    say(f"    the read-only role's password had been exposed: replaced ({password_file(settings)})")
 
 
 def _harden_embedded(cur, database_name: sql.Identifier) -> None:
