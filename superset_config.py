@@ -4,6 +4,7 @@ import logging
 import os
 import re
 import secrets
+import sys
 
 from sparklio_bi import config as bundle_config
 from sparklio_bi import database, secret_key
@@ -33,18 +34,11 @@ SQLALCHEMY_DATABASE_URI = database.superset_metadata_url(_settings, start=False)
 SQLALCHEMY_TRACK_MODIFICATIONS = False
 
 
-def _secret_key_problem() -> str | None:
-    """A weak key, or one that does not decrypt the metadata's stored passwords (a lost key file
-    would otherwise be replaced silently and break every chart). Skipped while rotating
-    (PREVIOUS_SECRET_KEY) and during `sparklio-bi recover-secret-key`."""
-    weak = bundle_config.secret_key_problem()
-    if weak or os.environ.get("PREVIOUS_SECRET_KEY") or os.environ.get("SPARKLIO_SECRET_KEY_RECOVERY"):
-        return weak
-    return secret_key.problem(SQLALCHEMY_DATABASE_URI, *secret_key.current_key(_settings))
-
-
-_problem = _secret_key_problem()
+_problem = secret_key.startup_problem(_settings)
 if _problem:  # one line and no traceback, whatever starts Superset (gunicorn, superset CLI)
+    if "gunicorn.arbiter" in sys.modules:  # gunicorn's "worker failed to boot": it halts instead of retrying
+        print(f"Error: {_problem}", file=sys.stderr)
+        raise SystemExit(3)
     raise SystemExit(f"Error: {_problem}")
 SECRET_KEY = os.environ.get("SUPERSET_SECRET_KEY") or _demo_secret_key()
 if os.environ.get("PREVIOUS_SECRET_KEY"):  # `superset re-encrypt-secrets` reads it

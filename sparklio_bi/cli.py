@@ -247,7 +247,8 @@ def collect(mode: str, interval: float | None) -> None:
         click.echo(f"{collecting.collect_once(url, s)} samples written")
         return
     click.echo(f"sampling every {interval:g}s; Ctrl-C to stop")
-    collecting.collect_forever(url, s, interval, on_sample=lambda n: click.echo(f"{n} samples written"))
+    collecting.collect_forever(url, s, interval, on_sample=lambda n: click.echo(f"{n} samples written"),
+                               on_error=lambda line: click.echo(line, err=True))
 
 
 @main.group()

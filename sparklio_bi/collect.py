@@ -56,12 +56,19 @@ def collect_once(url: str, settings: config.Settings | None = None) -> int:
 
 
 def collect_forever(url: str, settings: config.Settings, interval: float,
-                    on_sample: Callable[[int], None] = lambda n: None) -> None:
-    """Sample every `interval` seconds until interrupted."""
+                    on_sample: Callable[[int], None] = lambda n: None,
+                    on_error: Callable[[str], None] = lambda line: None) -> None:
+    """Sample every `interval` seconds until interrupted; a round that fails (the database or
+    Redis down) is reported and the next one tried, so an outage leaves a gap, not a dead sampler."""
+    import psycopg2
+
     try:
         while True:
             started = time.monotonic()
-            on_sample(collect_once(url, settings))
+            try:
+                on_sample(collect_once(url, settings))
+            except (database.DatabaseError, psycopg2.Error) as exc:
+                on_error(f"sampling failed, trying again in {interval:g}s: {' '.join(str(exc).split())}")
             time.sleep(max(0.0, interval - (time.monotonic() - started)))
     except KeyboardInterrupt:
         pass

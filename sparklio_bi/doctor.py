@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import config, database, embedded_pg, migrate, privileges, secret_key
+from . import config, database, embedded_pg, migrate, privileges, secret_key, server
 from .server import ROLLUP_REFRESH_SECONDS
 
 MIN_FREE_BYTES = 1 * 2**30
@@ -153,6 +153,30 @@ def check_rollups(ctx: Context) -> Check:
     return Check("rollups", True, f"{count} rollups, last refreshed {age:.0f}s ago")
 
 
+def check_serve(ctx: Context) -> Check:
+    """What `sparklio-bi serve` says of its children: up, restarted, or down awaiting a restart."""
+    from datetime import datetime
+
+    running = server.serve_status(ctx.settings.data_dir)
+    if not running:
+        return Check("serve", True, "no sparklio-bi serve on this data dir (docker-compose runs each as a service)")
+    problems, notes = [], []
+    for serving in running:
+        for child in serving["children"]:
+            when = datetime.fromtimestamp(child["last_exit_at"]).strftime("%H:%M:%S") if child["last_exit_at"] else ""
+            if not child["up"]:
+                problems.append(f"{child['name']} is down (status {child['last_exit']} at {when}), restarting")
+            elif child["restarts"]:
+                notes.append(f"{child['name']} restarted {child['restarts']}x (last stop: status "
+                             f"{child['last_exit']} at {when})")
+    ports = ", ".join(f"port {serving['port']} (pid {serving['pid']})" for serving in running)
+    if problems:
+        return Check("serve", False, f"{ports}: " + "; ".join(problems + notes),
+                     "see serve's output for why the child stops")
+    names = sorted({child["name"] for serving in running for child in serving["children"]})
+    return Check("serve", True, f"{ports}: {', '.join(names)} up" + (f"; {'; '.join(notes)}" if notes else ""))
+
+
 def check_disk(ctx: Context) -> Check:
     existing = next(p for p in (ctx.settings.data_dir, *ctx.settings.data_dir.parents) if p.exists())
     free = shutil.disk_usage(existing).free
@@ -164,7 +188,7 @@ def check_disk(ctx: Context) -> Check:
 CHECKS: dict[str, Callable[[Context], Check]] = {
     "database": check_database, "migrations": check_migrations, "views": check_views, "reader": check_reader,
     "secret-key": check_secret_key, "superset": check_superset, "assets": check_assets,
-    "collector": check_collector, "rollups": check_rollups, "disk": check_disk,
+    "collector": check_collector, "rollups": check_rollups, "serve": check_serve, "disk": check_disk,
 }
 NEED_DATABASE = {"migrations", "views", "reader", "collector", "rollups", "assets"}
 

@@ -83,6 +83,17 @@ def problem(metadata_url: str, key: str | None, where: str) -> str | None:
     return None
 
 
+def startup_problem(settings: config.Settings) -> str | None:
+    """Why Superset must not start (None: it may): a weak key, or one that does not decrypt the
+    metadata's stored passwords (a lost key file would otherwise be replaced silently and break
+    every chart). What superset_config.py and `serve` check. Only the strength is checked while
+    rotating (PREVIOUS_SECRET_KEY) and during `sparklio-bi recover-secret-key`."""
+    weak = config.secret_key_problem()
+    if weak or os.environ.get("PREVIOUS_SECRET_KEY") or os.environ.get("SPARKLIO_SECRET_KEY_RECOVERY"):
+        return weak
+    return problem(database.superset_metadata_url(settings, start=False), *current_key(settings))
+
+
 def forget_bundle_secrets(metadata_url: str, database_name: str) -> None:
     """Clear the encrypted fields of the bundle's own database row (in Superset's `dbs`), which no
     key can read any more. The one write into Superset's tables outside its commands: Superset

@@ -28,7 +28,7 @@ def test_a_healthy_install_is_all_ok(server):
     code, lines = doctor(server)
     assert failing(lines) == {} and code == 0, "\n".join(lines.values())
     assert set(lines) == {"database", "migrations", "views", "reader", "secret", "superset", "assets", "collector",
-                          "rollups", "disk"}
+                          "rollups", "serve", "disk"}
 
 
 def test_a_stopped_database(tmp_path, server):
