@@ -263,7 +263,8 @@ def rollups() -> None:
 @expected_failures
 def rollups_refresh(full: bool, every: float | None) -> None:
     """Recompute the rollup periods that changed since the last refresh: new hours, rows
-    inserted late, failures that recovered, workflows and assets updated in place.
+    inserted late, failures that recovered, workflows and assets updated in place, and any of
+    the last 7 days whose counts differ from the raw view's (checked every 10 minutes with --every).
 
     Example: sparklio-bi rollups refresh --full
     """
@@ -271,10 +272,12 @@ def rollups_refresh(full: bool, every: float | None) -> None:
 
     s = settings()
     url = database.analytics_url(s)
+    verified_at = None
     while True:
         started = time.monotonic()
+        verify = verified_at is None or started - verified_at >= VERIFY_EVERY_SECONDS
         try:
-            done = rolling.refresh_in_transaction(url, s, full=full)
+            done = rolling.refresh_in_transaction(url, s, full=full, verify_days=rolling.VERIFY_DAYS if verify else 0)
         except (BundleError, psycopg2.Error) as exc:
             if every is None:
                 raise database.DatabaseError(f"rollup refresh failed: {' '.join(str(exc).split())}") from None
@@ -282,10 +285,18 @@ def rollups_refresh(full: bool, every: float | None) -> None:
         else:
             click.echo(f"refreshed in {time.monotonic() - started:.2f}s: " + ", ".join(
                 f"{r.rollup} {r.periods} periods/{r.rows} rows" for r in done))
+            for r in done:
+                if r.repaired:
+                    click.echo(f"repaired {r.rollup}: " + ", ".join(f"{day:%Y-%m-%d}" for day in r.repaired)
+                               + " differed from the raw view")
             full = False
+            verified_at = started if verify else verified_at
         if every is None:
             return
         time.sleep(max(0.0, every - (time.monotonic() - started)))
+
+
+VERIFY_EVERY_SECONDS = 600  # the --every loop compares the last days with the raw views this often
 
 
 @rollups.command("status")
@@ -417,12 +428,16 @@ def users_add(username: str, access: str, brands: tuple[int, ...], email: str | 
     """
     from . import superset_app
 
-    if len(password) < config.MIN_ADMIN_PASSWORD_LENGTH:
-        raise click.ClickException(f"the password is too short: use at least {config.MIN_ADMIN_PASSWORD_LENGTH} characters")
+    problem = superset_roles.username_problem(username) or config.password_problem(password) or \
+        (superset_roles.email_problem(email) if email is not None else None)
+    if problem:
+        raise click.ClickException(problem)
+    if brands and access != "viewer":
+        raise click.ClickException(superset_roles.NO_BRAND_ANALYST)
     _check_brands(brands)
     with superset_app.app_context():
-        superset_roles.add_user(username, password, access, brands, email)
-    click.echo(f"created {username!r} ({superset_roles.ROLES[access]}"
+        role = superset_roles.add_user(username, password, access, brands, email)
+    click.echo(f"created {username!r} ({role}"
                + (f", brands {', '.join(map(str, brands))})" if brands else ", every brand)"))
 
 

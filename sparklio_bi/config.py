@@ -146,7 +146,19 @@ WELL_KNOWN_SECRET_KEYS = frozenset({
 })
 MIN_SECRET_KEY_LENGTH = 32
 MIN_ADMIN_PASSWORD_LENGTH = 12
+# Strength as zxcvbn estimates it (the guesses an attacker with dictionaries and patterns needs):
+# a password at least its score 3 ("safely unguessable", 10^8 guesses and more); a key that signs
+# sessions and encrypts stored passwords 10^20 (a random 32-character key is far above it,
+# repeated or patterned text far below: 36 "a"s are about 10^2.6).
+MIN_PASSWORD_SCORE = 3
+MIN_SECRET_KEY_GUESSES_LOG10 = 20
 HOW_TO_MAKE_A_SECRET = "e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe(42))'`"
+
+
+def _strength(value: str) -> dict:
+    from zxcvbn import zxcvbn
+
+    return zxcvbn(value[:100])  # its time grows with the length; 100 characters say enough
 
 
 def demo_mode(env: dict[str, str] | None = None) -> bool:
@@ -167,6 +179,9 @@ def secret_key_problem(env: dict[str, str] | None = None) -> str | None:
     if key in WELL_KNOWN_SECRET_KEYS or len(key) < MIN_SECRET_KEY_LENGTH:
         return (f"SUPERSET_SECRET_KEY is {'a well-known example' if key in WELL_KNOWN_SECRET_KEYS else 'too short'}: "
                 f"set it to {MIN_SECRET_KEY_LENGTH}+ random characters ({HOW_TO_MAKE_A_SECRET})")
+    if _strength(key)["guesses_log10"] < MIN_SECRET_KEY_GUESSES_LOG10:
+        return (f"SUPERSET_SECRET_KEY is too easy to guess (repeated or patterned characters): set it to "
+                f"{MIN_SECRET_KEY_LENGTH}+ random characters ({HOW_TO_MAKE_A_SECRET})")
     return None
 
 
@@ -177,6 +192,15 @@ def admin_password_problem(env: dict[str, str] | None = None) -> str | None:
     if not password:
         return None if demo_mode(env) else \
             "SUPERSET_ADMIN_PASSWORD is not set: set it (at least 12 characters) for the admin user"
+    return password_problem(password, "SUPERSET_ADMIN_PASSWORD")
+
+
+def password_problem(password: str, what: str = "the password") -> str | None:
+    """Why a person's password is unfit (None: fine): too short, or easy to guess (zxcvbn)."""
     if len(password) < MIN_ADMIN_PASSWORD_LENGTH:
-        return f"SUPERSET_ADMIN_PASSWORD is too short: use at least {MIN_ADMIN_PASSWORD_LENGTH} characters"
+        return f"{what} is too short: use at least {MIN_ADMIN_PASSWORD_LENGTH} characters"
+    found = _strength(password)
+    if found["score"] < MIN_PASSWORD_SCORE:
+        hint = found["feedback"].get("warning") or "a common word or pattern"
+        return f"{what} is too easy to guess ({hint.rstrip('.').lower()}): use a longer, less common one"
     return None

@@ -153,6 +153,21 @@ def check_rollups(ctx: Context) -> Check:
     return Check("rollups", True, f"{count} rollups, last refreshed {age:.0f}s ago")
 
 
+def check_rollup_content(ctx: Context) -> Check:
+    """The rollups' daily counts of the last days against their raw views, in one snapshot."""
+    from . import rollups
+
+    with database.connect(ctx.url()) as conn:
+        conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
+        with conn.cursor() as cur:
+            drift = rollups.drifted_days(cur, ctx.settings, rollups.VERIFY_DAYS)
+    if drift:
+        shown = "; ".join(f"{name}: {', '.join(f'{day:%Y-%m-%d}' for day in days)}" for name, days in drift.items())
+        return Check("rollup content", False, f"daily counts differ from the raw views ({shown})",
+                     "sparklio-bi rollups refresh (recomputes the days that differ)")
+    return Check("rollup content", True, f"the last {rollups.VERIFY_DAYS} days' counts equal the raw views'")
+
+
 def check_serve(ctx: Context) -> Check:
     """What `sparklio-bi serve` says of its children: up, restarted, or down awaiting a restart."""
     from datetime import datetime
@@ -188,9 +203,10 @@ def check_disk(ctx: Context) -> Check:
 CHECKS: dict[str, Callable[[Context], Check]] = {
     "database": check_database, "migrations": check_migrations, "views": check_views, "reader": check_reader,
     "secret-key": check_secret_key, "superset": check_superset, "assets": check_assets,
-    "collector": check_collector, "rollups": check_rollups, "serve": check_serve, "disk": check_disk,
+    "collector": check_collector, "rollups": check_rollups,
+    "rollup-content": check_rollup_content, "serve": check_serve, "disk": check_disk,
 }
-NEED_DATABASE = {"migrations", "views", "reader", "collector", "rollups", "assets"}
+NEED_DATABASE = {"migrations", "views", "reader", "collector", "rollups", "rollup-content", "assets"}
 
 
 def run(settings: config.Settings, superset_url: str, collect_interval: float,

@@ -40,6 +40,8 @@ class Rollup:
     source: str  # the application table whose changes it follows
     whole_table: bool  # look for changed rows in the whole table (else in the recent ids)
     recent_failures: bool = False  # also failures of the last RECOVERY_WINDOW (recoveries)
+    raw: str = ""  # the analytics view its buckets add up (one rollup row counts `count` of its rows)
+    count: str = ""  # the rollup's column holding that count
 
     @property
     def table(self) -> str:
@@ -47,12 +49,13 @@ class Rollup:
 
 
 ROLLUPS = (
-    Rollup("agent", "agent_logs", whole_table=False, recent_failures=True),
-    Rollup("error", "agent_logs", whole_table=False, recent_failures=True),
-    Rollup("router", "router_logs", whole_table=False),
-    Rollup("workflow", "workflows", whole_table=True),
-    Rollup("asset", "assets", whole_table=True),
+    Rollup("agent", "agent_logs", whole_table=False, recent_failures=True, raw="agent_logs", count="executions"),
+    Rollup("error", "agent_logs", whole_table=False, recent_failures=True, raw="errors", count="failures"),
+    Rollup("router", "router_logs", whole_table=False, raw="router_logs", count="decisions"),
+    Rollup("workflow", "workflows", whole_table=True, raw="workflows", count="runs"),
+    Rollup("asset", "assets", whole_table=True, raw="assets", count="assets"),
 )
+VERIFY_DAYS = 7  # how far back a check compares each rollup's daily counts with its raw view
 
 
 @dataclass
@@ -62,11 +65,15 @@ class Refreshed:
     rows: int  # rollup rows written
     seconds: float
     since: datetime | str | None = None  # start of the earliest period recomputed
+    repaired: tuple[datetime, ...] = ()  # days whose counts differed from the raw view's, recomputed
 
 
-def refresh(conn, settings: config.Settings | None = None, full: bool = False) -> list[Refreshed]:
+def refresh(conn, settings: config.Settings | None = None, full: bool = False,
+            verify_days: int = 0) -> list[Refreshed]:
     """Bring every rollup up to date on `conn` (psycopg2) and commit nothing: the caller owns the
-    transaction (REPEATABLE READ, so the changes found and the sums written agree)."""
+    transaction (REPEATABLE READ, so the changes found and the sums written agree). With
+    `verify_days`, the days of that many last days whose counts differ from the raw view's (a
+    rollup damaged by hand, a write the change tracking missed) are recomputed too."""
     settings = settings or config.load()
     a = settings.analytics_schema
     with conn.cursor() as cur:
@@ -74,7 +81,9 @@ def refresh(conn, settings: config.Settings | None = None, full: bool = False) -
         cur.execute("select now(), date_trunc('hour', now(), %(tz)s), date_trunc('day', now(), %(tz)s), "
                     "txid_snapshot_xmin(txid_current_snapshot())", {"tz": settings.timezone})
         now, hour, today, snapshot_xmin = cur.fetchone()
-        done = [_refresh_one(cur, settings, rollup, full, hour, today, snapshot_xmin) for rollup in ROLLUPS]
+        drift = drifted_days(cur, settings, verify_days) if verify_days and not full else {}
+        done = [_refresh_one(cur, settings, rollup, full, hour, today, snapshot_xmin, drift.get(rollup.name, []))
+                for rollup in ROLLUPS]
         agents = done[0]  # the Agent and Model filters' options: pairs of the periods recomputed and live
         cur.execute(f"""
             insert into {a}.agent_model_pairs (agent_name, model)
@@ -84,10 +93,46 @@ def refresh(conn, settings: config.Settings | None = None, full: bool = False) -
     return done
 
 
-def refresh_in_transaction(url: str, settings: config.Settings | None = None, full: bool = False) -> list[Refreshed]:
+def refresh_in_transaction(url: str, settings: config.Settings | None = None, full: bool = False,
+                           verify_days: int = 0) -> list[Refreshed]:
     """`refresh` in a REPEATABLE READ transaction of its own, committed."""
     with _refresh_transaction(url) as conn:
-        return refresh(conn, settings, full)
+        return refresh(conn, settings, full, verify_days)
+
+
+def drifted_days(cur, settings: config.Settings, days: int = VERIFY_DAYS) -> dict[str, list[datetime]]:
+    """Per rollup, the days among the last `days` (in SPARKLIO_TIMEZONE, up to its watermark)
+    whose row count in the rollup differs from its raw view's; cheap: one index range a view."""
+    a, zone = settings.analytics_schema, settings.timezone
+    cur.execute("select date_trunc('day', now(), %s)", (zone,))
+    today = cur.fetchone()[0]
+    since = _days_before(today, days, ZoneInfo(zone))
+    found = {}
+    for rollup in ROLLUPS:
+        cur.execute(f"select least(watermark, %s) from {a}.rollup_state where rollup = %s", (today, rollup.name))
+        row = cur.fetchone()
+        if row is None:
+            continue
+        params = {"tz": zone, "since": since, "until": row[0]}
+        cur.execute(f"""
+            select coalesce(rolled.day, raw.day) from (
+                select date_trunc('day', period_start, %(tz)s) as day, sum({rollup.count}) as n from {a}.{rollup.table}
+                where period_start >= %(since)s and period_start < %(until)s group by 1) as rolled
+            full join (
+                select date_trunc('day', created_at, %(tz)s) as day, count(*) as n from {a}.{rollup.raw}
+                where created_at >= %(since)s and created_at < %(until)s group by 1) as raw
+            on rolled.day = raw.day
+            where rolled.n is distinct from raw.n order by 1""", params)
+        differing = [r[0] for r in cur.fetchall()]
+        if differing:
+            found[rollup.name] = differing
+    return found
+
+
+def _days_before(day: datetime, days: int, zone: ZoneInfo) -> datetime:
+    """Local midnight `days` days before the local midnight `day` (whatever DST did between)."""
+    local = day.astimezone(zone).replace(tzinfo=None) - timedelta(days=days)
+    return local.replace(tzinfo=zone)
 
 
 @contextlib.contextmanager
@@ -112,7 +157,7 @@ def _refresh_transaction(url: str) -> Iterator[Any]:
 
 
 def _refresh_one(cur, settings: config.Settings, rollup: Rollup, full: bool, hour: datetime,
-                 today: datetime, snapshot_xmin: int) -> Refreshed:
+                 today: datetime, snapshot_xmin: int, drifted: list[datetime] = ()) -> Refreshed:
     a, s = settings.analytics_schema, settings.source_schema
     zone = ZoneInfo(settings.timezone)
     started = time.monotonic()
@@ -129,6 +174,7 @@ def _refresh_one(cur, settings: config.Settings, rollup: Rollup, full: bool, hou
         changed = _changed_hours(cur, settings, rollup, watermark, previous_id, previous_xmin)
         if watermark < hour:  # hours completed since
             changed |= {watermark + timedelta(hours=i) for i in range(int((hour - watermark) / timedelta(hours=1)))}
+        changed |= set(drifted)  # a day's midnight stands for the whole day
         periods = sorted({_period(h, today, zone) for h in changed}, key=lambda p: (p[1], p[0]))
     rows = 0
     for period, since, until in periods:
@@ -148,7 +194,8 @@ def _refresh_one(cur, settings: config.Settings, rollup: Rollup, full: bool, hou
                 {"rollup": rollup.name, "hour": hour, "id": last_id, "xmin": snapshot_xmin})
     starts = [start for _, start, _ in periods]
     since = "-infinity" if None in starts else min(starts, default=None)
-    return Refreshed(rollup.name, len(periods), rows, time.monotonic() - started, since)
+    return Refreshed(rollup.name, len(periods), rows, time.monotonic() - started, since,
+                     tuple(drifted) if state is not None and not full else ())
 
 
 def _changed_hours(cur, settings: config.Settings, rollup: Rollup, watermark: datetime, previous_id: int,

@@ -171,8 +171,36 @@ def test_bootstrap_on_a_missing_database_creates_nothing(settings, tmp_path):
     metadata = url.set(database="no_such_database_superset")
     env = env_with(DATABASE_URL=url.render_as_string(hide_password=False), SPARKLIO_DATA_DIR=str(tmp_path / "d"),
                    SUPERSET_DATABASE_URL=metadata.render_as_string(hide_password=False),
-                   SUPERSET_SECRET_KEY="k" * 40, SUPERSET_ADMIN_PASSWORD="p" * 16)
+                   SUPERSET_SECRET_KEY="Rt7vQe2LmX9pZk4WsB6nHc1JdF8gYa3U", SUPERSET_ADMIN_PASSWORD="Kestrel-harbour-71-lantern")
     assert_one_line_error(run_cli("bootstrap", "--no-serve", env=env), 'database "no_such_database" does not exist')
     with database.connect(embedded_pg.server_url(settings, "postgres")) as conn, conn.cursor() as cur:
         cur.execute("select count(*) from pg_database where datname like 'no_such_database%'")
         assert cur.fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("username, message", [
+    ("", "the user name is empty"),  # finding 8
+    ("u" * 300, "the user name is 300 characters long: at most 64"),  # finding 9
+    ("two words", "may hold only letters, digits"),
+    (".hidden", "may hold only letters, digits"),
+    ("quote'd", "may hold only letters, digits"),
+])
+def test_users_add_refuses_a_bad_name_with_one_line(username, message):
+    done = run_cli("users", "add", username, env=dict(os.environ, SPARKLIO_USER_PASSWORD="Kestrel-harbour-71-lantern"))
+    assert_one_line_error(done, message)
+
+
+@pytest.mark.parametrize("password, message", [
+    ("short", "the password is too short"),
+    ("aaaaaaaaaaaa", "the password is too easy to guess"),  # finding 10
+    ("Password123!", "the password is too easy to guess"),
+])
+def test_users_add_refuses_a_weak_password(password, message):
+    done = run_cli("users", "add", "weakling", env=dict(os.environ, SPARKLIO_USER_PASSWORD=password))
+    assert_one_line_error(done, message)
+
+
+def test_users_add_refuses_a_malformed_email():
+    done = run_cli("users", "add", "mailer", "--email", "not an address",
+                   env=dict(os.environ, SPARKLIO_USER_PASSWORD="Kestrel-harbour-71-lantern"))
+    assert_one_line_error(done, "--email 'not an address' is not an e-mail address")

@@ -28,7 +28,7 @@ def test_a_healthy_install_is_all_ok(server):
     code, lines = doctor(server)
     assert failing(lines) == {} and code == 0, "\n".join(lines.values())
     assert set(lines) == {"database", "migrations", "views", "reader", "secret", "superset", "assets", "collector",
-                          "rollups", "serve", "disk"}
+                          "rollups", "rollup", "serve", "disk"}
 
 
 def test_a_stopped_database(tmp_path, server):
@@ -121,3 +121,46 @@ def test_a_stopped_rollup_refresher(server, settings, bootstrapped):
         assert "sparklio-bi rollups refresh --every 30" in lines["rollups"]
     finally:
         os.kill(pid, signal.SIGCONT)
+
+
+def stopped_outside_a_refresh(pid: int, url: str) -> None:
+    """SIGSTOP the refresher while it holds no refresh lock (else every refresh would wait on it)."""
+    from sparklio_bi import rollups
+
+    while True:
+        os.kill(pid, signal.SIGSTOP)
+        with database.connect(url) as conn, conn.cursor() as cur:
+            cur.execute("select count(*) from pg_locks where locktype = 'advisory' and objid = %s", (rollups.LOCK,))
+            if cur.fetchone()[0] == 0:
+                return
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(0.5)
+
+
+def test_damaged_rollups_are_named_and_repaired(server, settings, bootstrapped):
+    """Finding 7: two past days deleted from agent_rollup by hand; doctor names them, and a plain
+    `rollups refresh` (not only --full) recomputes exactly those days."""
+    from tests.test_rollups import differences
+
+    url = bootstrapped["url"]
+    pid = collector_pid(settings, (b"rollups", b"refresh", b"--every"))
+    stopped_outside_a_refresh(pid, url)
+    try:
+        with database.connect(url) as conn, conn.cursor() as cur:
+            cur.execute("select distinct period_start from analytics.agent_rollup "
+                        "where period_start < date_trunc('day', now()) order by 1 desc limit 2 offset 1")
+            days = [row[0] for row in cur.fetchall()]
+            cur.execute("delete from analytics.agent_rollup where period_start = any(%s)", (days,))
+        code, lines = doctor(server)
+        assert code == 1 and set(failing(lines)) == {"rollup"}, "\n".join(lines.values())
+        for day in days:
+            assert f"{day:%Y-%m-%d}" in lines["rollup"]
+        assert "(fix: sparklio-bi rollups refresh" in lines["rollup"]
+        repaired = cli("rollups", "refresh").stdout
+        assert "repaired agent: " + ", ".join(f"{day:%Y-%m-%d}" for day in sorted(days)) in repaired, repaired
+        with database.connect(url) as conn, conn.cursor() as cur:
+            assert differences(cur) == {}
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    code, lines = doctor(server)
+    assert code == 0, "\n".join(lines.values())

@@ -246,3 +246,21 @@ def test_a_query_without_brand_columns_reads_agent_logs_alone(seeded_url):
         cur.execute("explain select agent_name, count(*) from analytics.agent_logs group by 1")
         plan = "\n".join(row[0] for row in cur.fetchall())
     assert "workflows" not in plan and "brands" not in plan, plan
+
+
+def test_workflow_daily_has_every_day_of_every_brand_and_the_raw_counts(seeded_url):
+    """v3: per day and brand, zero-filled for each brand, equal to workflows counted per day and
+    brand (what a brand rule limits chart 1.1 to)."""
+    with database.connect(seeded_url) as conn, conn.cursor() as cur:
+        cur.execute("select day, brand_id, workflow_count, completed_count, failed_count from analytics.workflow_daily")
+        rows = cur.fetchall()
+        cur.execute("select count(*) from public.brands")
+        brands = cur.fetchone()[0]
+        cur.execute("select date_trunc('day', w.created_at), p.brand_id, count(*), "
+                    "count(*) filter (where w.status = 'completed'), count(*) filter (where w.status = 'failed') "
+                    "from public.workflows w join public.projects p on p.id = w.project_id group by 1, 2")
+        expected = {(day, brand): tuple(counts) for day, brand, *counts in cur.fetchall()}
+    days = {day for day, *_ in rows}
+    assert len(days) >= 90 and len(rows) == len(days) * brands
+    view = {(day, brand): tuple(counts) for day, brand, *counts in rows if counts[0]}
+    assert view == expected

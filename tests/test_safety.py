@@ -154,10 +154,10 @@ def test_recover_secret_key_re_injects_the_bundles_password(make_database):
     from sparklio_bi import secret_key
 
     app, metadata = make_database("recover_app"), make_database("recover_meta")
-    env = dict(os.environ, DATABASE_URL=app, SUPERSET_DATABASE_URL=metadata, SUPERSET_ADMIN_PASSWORD="p" * 16,
-               SUPERSET_SECRET_KEY="the-first-key-" + "1" * 30)
+    env = dict(os.environ, DATABASE_URL=app, SUPERSET_DATABASE_URL=metadata, SUPERSET_ADMIN_PASSWORD="Kestrel-harbour-71-lantern",
+               SUPERSET_SECRET_KEY="the-first-key-Qm4vT8xZ2rW6yN1pK9sL3dH7")
     cli("bootstrap", "--no-serve", "--demo", "--scale", "0.1", env=env)
-    env["SUPERSET_SECRET_KEY"] = "the-second-key-" + "2" * 30
+    env["SUPERSET_SECRET_KEY"] = "the-second-key-Jb5cX1fV7nR3tY9wE2uA6kP4"
     assert "does not decrypt" in run_cli("assets", "import", env=env).stderr
     done = run_cli("recover-secret-key", env=env)
     assert done.returncode == 0, done.stderr

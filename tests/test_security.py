@@ -3,6 +3,7 @@ psycopg2 and through SQL Lab's API), PostgreSQL's statement timeout, SQL Lab's r
 viewer / analyst / brand roles logged in for real, the login rate limit, and secrets."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -224,6 +225,47 @@ def test_a_long_query_is_cancelled_by_postgresql_and_the_worker_is_free(people, 
     assert sql_lab(analyst, "select 1 as one").json()["data"] == [{"one": 1}]
 
 
+def web_workers(settings, base: str) -> list:
+    """The gunicorn workers of the server at `base` (its serve's gunicorn child's children)."""
+    import psutil
+
+    from sparklio_bi import server as serving
+
+    port = int(base.rsplit(":", 1)[1])
+    status = json.loads(serving.status_file(settings.data_dir, port).read_text())
+    gunicorn = next(child["pid"] for child in status["children"] if child["name"] == "gunicorn")
+    return psutil.Process(gunicorn).children()
+
+
+@pytest.mark.parametrize("statement", [
+    "select repeat('x', 200000000) as one_big_value",  # the issue's case, at 200 MB
+    "select n, repeat('x', 10000) as wide from generate_series(1, 10000) n",  # 100 MB in rows under the row limit
+])
+def test_a_result_is_bounded_in_bytes_and_the_worker_stays_small(people, server, settings, statement):
+    """Finding 3: the row limit does not bound bytes. Past SPARKLIO_SQL_MAX_RESULT_BYTES (64 MB)
+    PostgreSQL stops the query with one clear message, and no web worker grows by the result."""
+    workers = web_workers(settings, server)
+    for _ in workers:  # warm each worker (the requests spread over them)
+        sql_lab(people["analyst"], "select n, repeat('x', 1000) from generate_series(1, 1000) n")
+    before = {worker.pid: worker.memory_info().rss for worker in workers}
+    response = sql_lab(people["analyst"], statement)
+    after = {worker.pid: worker.memory_info().rss for worker in workers}
+    assert response.status_code != 200
+    assert "this result is over 64 MB (SPARKLIO_SQL_MAX_RESULT_BYTES)" in response.text, response.text[:500]
+    grown = max(after[pid] - before[pid] for pid in before)
+    assert grown < 50 * 2**20, f"a web worker grew by {grown / 2**20:.0f} MB"
+    assert sql_lab(people["analyst"], "select 1 as one").json()["data"] == [{"one": 1}]
+
+
+def test_a_result_under_the_byte_limit_is_whole(people):
+    response = sql_lab(people["analyst"], "select n, repeat('x', 1000) as wide, n as n2 from generate_series(1, 5000) n "
+                                          "order by n desc")
+    assert response.status_code == 200, response.text[:300]
+    rows = response.json()["data"]
+    assert [row["n"] for row in rows] == list(range(5000, 0, -1))
+    assert all(len(row["wide"]) == 1000 and row["n2"] == row["n"] for row in rows)
+
+
 def test_a_result_over_the_row_limit_is_cut_at_it(people):
     response = sql_lab(people["analyst"], f"select n from generate_series(1, {5 * SQL_MAX_ROW}) n")
     assert response.status_code == 200, response.text[:300]
@@ -309,13 +351,58 @@ def brand(bootstrapped, server) -> tuple[int, requests.Session, str]:
 
 
 @pytest.mark.parametrize("chart", CHARTS, ids=lambda c: f"{c.key} {c.title}")
-def test_a_brand_user_sees_only_their_brand(brand, bootstrapped, chart):
-    """Charts on a dataset with brand_id equal the reference SQL on that brand's rows only; the
-    others (router, users, errors, system) equal the whole reference."""
+def test_a_brand_user_sees_only_their_brand(brand, bootstrapped, api, chart):
+    """Every chart of every dashboard, opened as a brand-limited viewer: on a dataset with
+    brand_id it equals the reference SQL on that brand's rows only; a chart on any other dataset
+    (the router's, the system's, signups) would show every brand's rows, so it is refused."""
     brand_id, session, restricted = brand
-    ids = {c["slice_name"]: c["id"] for c in api_list(session, "chart")}
-    search_path = restricted if brand_charts()[chart.key] else "public"
-    assert_chart_matches_reference(session, bootstrapped["url"], chart, ids[chart_titles()[chart.key]], search_path)
+    ids = {c["slice_name"]: c["id"] for c in api_list(api, "chart")}
+    chart_id = ids[chart_titles()[chart.key]]
+    if brand_charts()[chart.key]:
+        assert_chart_matches_reference(session, bootstrapped["url"], chart, chart_id, restricted)
+    else:
+        response = session.get(f"{session.base}/api/v1/chart/{chart_id}/data/?force=true", timeout=60)
+        assert response.status_code in (403, 404), response.text[:300]
+        assert chart_id not in {c["id"] for c in api_list(session, "chart")}
+
+
+def test_chart_1_1_follows_the_brand_rule(brand):
+    """The issue's finding 2: workflow_daily had no brand_id, so chart 1.1 showed every brand."""
+    assert brand_charts()["1.1"]
+
+
+def test_the_brand_filters_options_are_the_users_brands_only(brand, api):
+    brand_id, session, _ = brand
+    datasets = {d["table_name"]: d["id"] for d in api_list(api, "dataset")}
+    response = session.post(f"{session.base}/api/v1/chart/data", timeout=60, json={
+        "datasource": {"id": datasets["brand_names"], "type": "table"}, "force": True,
+        "queries": [{"columns": ["brand_id"], "metrics": [], "row_limit": 1000}],
+        "result_type": "full", "result_format": "json"})
+    assert response.status_code == 200, response.text[:300]
+    assert [row["brand_id"] for row in response.json()["result"][0]["data"]] == [brand_id]
+
+
+def test_a_brand_limit_is_for_viewers_only(brand, people):
+    """SQL Lab reads every view whole: an analyst cannot be limited to a brand (one line, and
+    nothing created or changed)."""
+    brand_id, _, _ = brand
+    env = dict(os.environ, SPARKLIO_USER_PASSWORD="limited-analyst-pw-1")
+    refused = run_cli("users", "add", "lena", "--role", "analyst", "--brand", str(brand_id), env=env)
+    assert refused.returncode == 1 and "can only be a viewer" in refused.stderr
+    assert form_login_fails(people["analyst"].base, "lena", "limited-analyst-pw-1")
+    refused = run_cli("users", "set-brands", PEOPLE["analyst"][0], "--brand", str(brand_id))
+    assert refused.returncode == 1 and "can only be a viewer" in refused.stderr
+    assert sql_lab(people["analyst"], "select count(*) as n from analytics.workflows").status_code == 200
+
+
+def form_login_fails(base: str, username: str, password: str) -> bool:
+    from sparklio_bi.browser import BrowserError
+
+    try:
+        form_login(base, username, password)
+    except BrowserError:
+        return True
+    return False
 
 
 def test_brand_filter_reaches_the_brands_chart(brand, bootstrapped):
@@ -384,10 +471,16 @@ def test_wrong_passwords_are_rate_limited(bootstrapped):
     ("SUPERSET_SECRET_KEY", "", "SUPERSET_SECRET_KEY is not set"),
     ("SUPERSET_ADMIN_PASSWORD", "a", "SUPERSET_ADMIN_PASSWORD is too short"),
     ("SUPERSET_ADMIN_PASSWORD", "", "SUPERSET_ADMIN_PASSWORD is not set"),
+    # finding 10: long enough, and still guessed at once
+    ("SUPERSET_SECRET_KEY", "a" * 36, "SUPERSET_SECRET_KEY is too easy to guess"),
+    ("SUPERSET_SECRET_KEY", "0123456789" * 4, "SUPERSET_SECRET_KEY is too easy to guess"),
+    ("SUPERSET_ADMIN_PASSWORD", "aaaaaaaaaaaa", "SUPERSET_ADMIN_PASSWORD is too easy to guess"),
+    ("SUPERSET_ADMIN_PASSWORD", "Password123!", "SUPERSET_ADMIN_PASSWORD is too easy to guess"),
 ])
 def test_weak_or_missing_secrets_are_refused_outside_demo_mode(make_database, variable, value, message):
     url = make_database("prod")
-    env = dict(os.environ, DATABASE_URL=url, SUPERSET_SECRET_KEY="k" * 40, SUPERSET_ADMIN_PASSWORD="p" * 16)
+    env = dict(os.environ, DATABASE_URL=url, SUPERSET_SECRET_KEY="Rt7vQe2LmX9pZk4WsB6nHc1JdF8gYa3U",
+               SUPERSET_ADMIN_PASSWORD="Kestrel-harbour-71-lantern")
     env[variable] = value
     done = cli("bootstrap", "--no-serve", check=False, env=env)
     assert done.returncode == 1

@@ -16,9 +16,8 @@ import pytest
 
 from sparklio_bi import database, embedded_pg, migrate, secret_key, server
 from tests.conftest import free_port, start_server
-from tests.test_cli import run_cli
+from tests.test_cli import assert_one_line_error, run_cli
 from tests.test_doctor import doctor
-from tests.test_safety import assert_one_line_error
 
 
 def wait_for(condition, seconds: float, what: str):

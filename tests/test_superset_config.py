@@ -17,7 +17,7 @@ print(json.dumps({"secret": c.SECRET_KEY, "meta": c.SQLALCHEMY_DATABASE_URI, "po
 """
 
 
-KEY = "k" * 40  # long enough outside demo mode
+KEY = "Rt7vQe2LmX9pZk4WsB6nHc1JdF8gYa3U"  # long and random enough outside demo mode
 
 
 def run(tmp_path, **env):

@@ -105,8 +105,8 @@ def assert_daily_executions_equal_the_reference(url: str, reader: str) -> None:
 def test_workflow_daily_counts_seoul_days(seoul):
     url, reader, _, _, _ = seoul
     with database.connect(reader) as conn, conn.cursor() as cur:
-        cur.execute("select day, workflow_count, completed_count, failed_count from analytics.workflow_daily "
-                    "where workflow_count > 0")
+        cur.execute("select day, sum(workflow_count), sum(completed_count), sum(failed_count) "
+                    "from analytics.workflow_daily group by day having sum(workflow_count) > 0")
         rows = cur.fetchall()
     assert all(day.astimezone(SEOUL).time() == datetime.min.time() for day, *_ in rows)
     view = {day.astimezone(SEOUL).date(): tuple(counts) for day, *counts in rows}
