@@ -238,7 +238,7 @@ def web_workers(settings, base: str) -> list:
 
 
 @pytest.mark.parametrize("statement", [
-    "select repeat('x', 200000000) as one_big_value",  # the issue's case, at 200 MB
+    "select repeat('x', 100000000) as one_big_value",  # the issue's case, at 100 MB
     "select n, repeat('x', 10000) as wide from generate_series(1, 10000) n",  # 100 MB in rows under the row limit
 ])
 def test_a_result_is_bounded_in_bytes_and_the_worker_stays_small(people, server, settings, statement):
@@ -371,15 +371,26 @@ def test_chart_1_1_follows_the_brand_rule(brand):
     assert brand_charts()["1.1"]
 
 
-def test_the_brand_filters_options_are_the_users_brands_only(brand, api):
-    brand_id, session, _ = brand
-    datasets = {d["table_name"]: d["id"] for d in api_list(api, "dataset")}
+def filter_options(session, dataset_id: int, columns: list[str]) -> list[dict]:
     response = session.post(f"{session.base}/api/v1/chart/data", timeout=60, json={
-        "datasource": {"id": datasets["brand_names"], "type": "table"}, "force": True,
-        "queries": [{"columns": ["brand_id"], "metrics": [], "row_limit": 1000}],
+        "datasource": {"id": dataset_id, "type": "table"}, "force": True,
+        "queries": [{"columns": columns, "metrics": [], "row_limit": 1000}],
         "result_type": "full", "result_format": "json"})
     assert response.status_code == 200, response.text[:300]
-    assert [row["brand_id"] for row in response.json()["result"][0]["data"]] == [brand_id]
+    return response.json()["result"][0]["data"]
+
+
+def test_the_filters_options_are_the_users_brands_only(brand, api, bootstrapped):
+    """The Brand filter lists the user's brand alone; the Agent and Model filters the pairs that
+    brand's executions used (agent_models v2)."""
+    brand_id, session, _ = brand
+    datasets = {d["table_name"]: d["id"] for d in api_list(api, "dataset")}
+    assert [row["brand_id"] for row in filter_options(session, datasets["brand_names"], ["brand_id"])] == [brand_id]
+    pairs = {(row["agent_name"], row["model"])
+             for row in filter_options(session, datasets["agent_models"], ["agent_name", "model"])}
+    with database.connect(bootstrapped["url"]) as conn, conn.cursor() as cur:
+        cur.execute("select distinct agent_name, model from analytics.agent_logs where brand_id = %s", (brand_id,))
+        assert pairs == set(cur.fetchall())
 
 
 def test_a_brand_limit_is_for_viewers_only(brand, people):

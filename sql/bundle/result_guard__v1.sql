@@ -2,7 +2,7 @@
 -- grain: none; raises
 -- why: a row limit does not bound bytes: one `select repeat('x', 500000000)` took a Superset web
 --      worker from 360 MB to 2.2 GB. superset_config.py wraps every chart and SQL Lab query so
---      that PostgreSQL adds up the rows' text as it sends them and calls this once the sum passes
+--      that PostgreSQL adds up the rows' sizes as it sends them and calls this once the sum passes
 --      SPARKLIO_SQL_MAX_RESULT_BYTES: the query fails there, before the bytes reach Superset.
 
 create function ${analytics}.refuse_large_result(max_bytes bigint)
