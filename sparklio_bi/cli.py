@@ -432,8 +432,6 @@ def users_add(username: str, access: str, brands: tuple[int, ...], email: str | 
         (superset_roles.email_problem(email) if email is not None else None)
     if problem:
         raise click.ClickException(problem)
-    if brands and access != "viewer":
-        raise click.ClickException(superset_roles.NO_BRAND_ANALYST)
     _check_brands(brands)
     with superset_app.app_context():
         role = superset_roles.add_user(username, password, access, brands, email)

@@ -222,3 +222,23 @@ def test_zip_without_a_uri_carries_no_secret_and_with_one_is_private(tmp_path):
     assert "sparklio_reader:XXXXXXXXXX@" in assets.PLACEHOLDER_URI  # Superset's own mask, the reader role
     secret = assets.zip_bundle(assets.ASSETS_DIR, tmp_path / "secret.zip", "postgresql://u:s3cret@h/db")
     assert secret.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_brand_filter_reaches_every_chart_whose_dataset_has_a_brand():
+    """A chart left out of the Brand filter's scope shows every brand while the filter is set
+    (1.1 was, until workflow_daily got its brand_id)."""
+    datasets = {d["uuid"]: {c["column_name"] for c in d["columns"]} for d in load("datasets").values()}
+    charts = {c["uuid"]: c for c in load("charts").values()}
+    checked = 0
+    for name, dashboard in load("dashboards").items():
+        ids = {node["meta"]["chartId"]: node["meta"]["uuid"] for node in dashboard["position"].values()
+               if isinstance(node, dict) and node.get("type") == "CHART"}
+        for flt in dashboard["metadata"]["native_filter_configuration"]:
+            if flt["id"] != "NATIVE_FILTER-brand":
+                continue
+            excluded = set(flt["scope"]["excluded"])
+            for chart_id, chart_uuid in ids.items():
+                has_brand = "brand_id" in datasets[charts[chart_uuid]["dataset_uuid"]]
+                assert (chart_id in excluded) != has_brand, f"{name}: {charts[chart_uuid]['slice_name']}"
+                checked += 1
+    assert checked >= 15  # the loop saw the dashboards that have a Brand filter

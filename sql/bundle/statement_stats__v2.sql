@@ -2,7 +2,7 @@
 -- grain: one row per statement tracked by pg_stat_statements, less those whose text may carry a
 --        password
 -- why: pg_stat_statements keeps a utility statement's text as it was sent, constants and all:
---      `alter role ... password '<clear text>'` (what bootstrap ran before v2) stayed readable by
+--      the reader role's password, set in clear text by bootstrap before v2, stayed readable by
 --      every viewer through slow_queries. carries_password() is the one rule of which statements
 --      those are; bootstrap also removes them from the statistics (sparklio_bi/privileges.py).
 --      Runs with its owner's rights (security definer) as v1 does.
@@ -11,8 +11,8 @@ create or replace function ${analytics}.carries_password(query text)
 returns boolean
 language sql
 immutable
--- ALTER/CREATE ROLE|USER|GROUP ... PASSWORD, and any PASSWORD followed by a literal (user
--- mappings, servers); chr(39) is the quote: the body is itself a quoted string
+-- role, user and group statements that set a password, and any password keyword followed by a
+-- literal (user mappings, servers); chr(39) is the quote: the body is itself a quoted string
 as '
     select query ~* (''\m(create|alter)\s+(role|user|group)\M.*\mpassword\M|\mpassword\M\s*=?\s*'' || chr(39))
 ';
