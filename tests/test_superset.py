@@ -90,7 +90,9 @@ def test_connections_chart_keeps_every_minute_of_a_full_day(api, bootstrapped):
     with database.connect(bootstrapped["url"]) as conn, conn.cursor() as cur:
         cur.execute("select date_trunc('minute', now())")
         now = cur.fetchone()[0]
-        minutes = [now - timedelta(minutes=m) for m in range(20, 1440)]  # inside "last day", clear of 12 h ago
+        # inside "last day" with 2 minutes to spare (the window starts when the request runs,
+        # up to a minute or more after `now`, which is cut to the minute), clear of 12 h ago
+        minutes = [now - timedelta(minutes=m) for m in range(20, 1438)]
         minutes = [m for m in minutes if m != now - timedelta(hours=12)]
         cur.executemany("insert into analytics.system_samples (sampled_at, metric, dimension, value) "
                         "values (%s, 'pg_connections', %s, 1)", [(m, s) for m in minutes for s in states])
