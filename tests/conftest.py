@@ -177,15 +177,32 @@ def server(bootstrapped):
     proc.wait(30)
 
 
+class ApiSession(requests.Session):
+    """The admin through the REST API with a bearer token, logged in again when the token has
+    expired (Flask-AppBuilder's 15 minutes: the suite outlives one)."""
+
+    def __init__(self, base: str) -> None:
+        super().__init__()
+        self.base = base
+        self.log_in()
+
+    def log_in(self) -> None:
+        token = super().request("POST", f"{self.base}/api/v1/security/login", timeout=30, json={
+            "username": "admin", "password": ADMIN_PASSWORD, "provider": "db", "refresh": True}).json()
+        self.headers["Authorization"] = f"Bearer {token['access_token']}"
+
+    def request(self, method, url, *args, **kwargs):
+        response = super().request(method, url, *args, **kwargs)
+        if response.status_code == 401 and "Token has expired" in response.text:
+            self.log_in()
+            response = super().request(method, url, *args, **kwargs)
+        return response
+
+
 @pytest.fixture(scope="session")
 def api(server):
     """The admin, logged in through the REST API (a bearer token)."""
-    session = requests.Session()
-    token = session.post(f"{server}/api/v1/security/login", timeout=30, json={
-        "username": "admin", "password": ADMIN_PASSWORD, "provider": "db", "refresh": True}).json()
-    session.headers["Authorization"] = f"Bearer {token['access_token']}"
-    session.base = server
-    return session
+    return ApiSession(server)
 
 
 def api_list(api, kind: str) -> list[dict]:

@@ -301,3 +301,21 @@ def test_a_chart_edited_in_superset_exports_as_a_small_diff(api, bootstrapped, t
         assert len(changed) <= 4, diff
     finally:
         cli("assets", "import")  # back to what git holds
+
+
+def test_the_admin_api_logs_in_again_when_its_token_has_expired(api, settings):
+    """The suite outlives Flask-AppBuilder's 15-minute access token; the shared `api` session
+    logs in again instead of failing every later test with 401 "Token has expired"."""
+    import jwt
+
+    from sparklio_bi import secret_key
+
+    past = int(time.time()) - 3600
+    expired = jwt.encode({"sub": "1", "type": "access", "fresh": False, "jti": "expired-for-the-test",
+                          "iat": past - 60, "nbf": past - 60, "exp": past},
+                         secret_key.current_key(settings)[0], algorithm="HS256")
+    api.headers["Authorization"] = f"Bearer {expired}"
+    assert requests.get(f"{api.base}/api/v1/dashboard/", timeout=30,
+                        headers={"Authorization": f"Bearer {expired}"}).text.find("Token has expired") >= 0
+    assert len(api_list(api, "dashboard")) == 8
+    assert api.headers["Authorization"] != f"Bearer {expired}"
