@@ -134,8 +134,8 @@ DISALLOWED_SQL_FUNCTIONS = {**DISALLOWED_SQL_FUNCTIONS, "postgresql": DISALLOWED
 # RESET, COPY, DO, BEGIN, LOCK, CALL, ...) is refused, so no SQL Lab statement can change its
 # session (`set statement_timeout = 0`) before the next one. Applied to each SQL Lab statement
 # and to every chart query (which are all SELECTs).
-_READ_STATEMENT = re.compile(r"^\s*(?:(?:--[^\n]*(?:\n|$)|/\*.*?\*/)\s*)*(?:select|with|values|table|explain)\b",
-                             re.IGNORECASE | re.DOTALL)
+_LEADING_COMMENTS = r"^\s*(?:(?:--[^\n]*(?:\n|$)|/\*.*?\*/)\s*)*"  # what may stand before a statement's first keyword
+_READ_STATEMENT = re.compile(_LEADING_COMMENTS + r"(?:select|with|values|table|explain)\b", re.IGNORECASE | re.DOTALL)
 
 
 # Bytes, not only rows: every read is wrapped so that PostgreSQL adds up the size of the rows it
@@ -144,7 +144,7 @@ _READ_STATEMENT = re.compile(r"^\s*(?:(?:--[^\n]*(?:\n|$)|/\*.*?\*/)\s*)*(?:sele
 # (analytics.refuse_large_result, migration 0011), before they reach a web worker (a 500 MB value
 # took one from 360 MB to 2.2 GB). EXPLAIN is left as it is (it cannot be a subquery; it is small).
 MAX_RESULT_BYTES = int(_env("SPARKLIO_SQL_MAX_RESULT_BYTES", str(64 * 2**20)))
-_EXPLAIN = re.compile(r"^\s*(?:(?:--[^\n]*(?:\n|$)|/\*.*?\*/)\s*)*explain\b", re.IGNORECASE | re.DOTALL)
+_EXPLAIN = re.compile(_LEADING_COMMENTS + r"explain\b", re.IGNORECASE | re.DOTALL)
 
 
 def bounded_read(sql: str, max_bytes: int = MAX_RESULT_BYTES) -> str:
