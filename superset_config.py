@@ -95,6 +95,9 @@ FEATURE_FLAGS = {
     "ALERT_REPORTS": _env("SUPERSET_ALERT_REPORTS", "false").lower() == "true",
     # Brand rules (row-level security) apply to SQL Lab queries on the datasets they name too.
     "RLS_IN_SQLLAB": True,
+    # The rollup datasets' SQL reads the chart's time range ({{ from_dttm }}, {{ to_dttm }}) and
+    # answers exactly that range (sparklio_bi.assets.ranged_sql); SQL Lab gets Jinja with it.
+    "ENABLE_TEMPLATE_PROCESSING": True,
 }
 
 # Behind a proxy (docker-compose) set ENABLE_PROXY_FIX=true.

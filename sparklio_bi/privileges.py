@@ -75,6 +75,15 @@ def grant_select(relation: str) -> None:
         op.execute(grant_select_sql(settings, relation))
 
 
+def revoke_select(relation: str) -> None:
+    """Take back what grant_select gave (a downgrade)."""
+    from alembic import op
+
+    settings = config.for_migration()
+    if _role_exists(op.get_bind(), settings.reader_role):
+        op.execute(f"revoke select on {settings.analytics_schema}.{relation} from {settings.reader_role}")
+
+
 def grant_select_sql(settings: config.Settings, relation: str) -> str:
     return f"grant select on {settings.analytics_schema}.{relation} to {settings.reader_role}"
 

@@ -26,11 +26,6 @@ class Chart:
 
 W7 = "now() - interval '7 days'"
 W30 = "now() - interval '30 days'"
-# The charts on the rollups (the *_stats views) count whole days: their windows start at midnight
-# (SPARKLIO_TIMEZONE; UTC here), N days before today, and end now.
-D7 = "date_trunc('day', now()) - interval '7 days'"
-D30 = "date_trunc('day', now()) - interval '30 days'"
-MIDNIGHT = "window from midnight N days ago to now (spec: now() - N days), so the rollups answer it exactly"
 
 CHARTS = [
     Chart("1.1", "Daily workflow runs", "series",
@@ -42,60 +37,51 @@ CHARTS = [
               where day >= {W30} group by day order by day""",
           fix="last 30 calendar days ascending, empty days as 0 (spec: 30 latest days with data, DESC)"),
     Chart("1.2", "Workflow status distribution", "rows",
-          f"select status, count(*) from workflows where created_at >= {D7} group by status",
-          f"select status, count(*) from analytics.workflows where created_at >= {D7} group by status",
-          fix=MIDNIGHT),
+          f"select status, count(*) from workflows where created_at >= {W7} group by status",
+          f"select status, count(*) from analytics.workflows where created_at >= {W7} group by status"),
     Chart("1.3", "Average execution time", "scalar",
           f"""select avg(extract(epoch from (completed_at - created_at))) from workflows
-              where status = 'completed' and created_at >= {D7}""",
+              where status = 'completed' and created_at >= {W7}""",
           f"""select avg(duration_seconds) from analytics.workflows
-              where status = 'completed' and created_at >= {D7}""",
-          fix=MIDNIGHT),
+              where status = 'completed' and created_at >= {W7}"""),
     Chart("2.1", "Executions per agent", "rows",
-          f"select agent_name, count(*) from agent_logs where created_at >= {D7} group by agent_name",
-          f"select agent_name, count(*) from analytics.agent_logs where created_at >= {D7} group by agent_name",
-          fix=MIDNIGHT),
+          f"select agent_name, count(*) from agent_logs where created_at >= {W7} group by agent_name",
+          f"select agent_name, count(*) from analytics.agent_logs where created_at >= {W7} group by agent_name"),
     Chart("2.2", "Average latency per agent", "rows",
-          f"select agent_name, avg(latency_ms) from agent_logs where created_at >= {D7} group by agent_name",
+          f"select agent_name, avg(latency_ms) from agent_logs where created_at >= {W7} group by agent_name",
           f"""select agent_name, avg(latency_ms) from analytics.agent_logs
-              where created_at >= {D7} group by agent_name""",
-          fix=MIDNIGHT),
+              where created_at >= {W7} group by agent_name"""),
     Chart("2.3", "Success rate per agent", "rows",
           f"""select agent_name, count(*) as total,
                      sum(case when status = 'success' then 1 else 0 end) as success,
                      round(100.0 * sum(case when status = 'success' then 1 else 0 end) / count(*), 2)
-              from agent_logs where created_at >= {D7} group by agent_name""",
+              from agent_logs where created_at >= {W7} group by agent_name""",
           f"""select agent_name, count(*), sum(is_success), round(100.0 * sum(is_success) / count(*), 2)
-              from analytics.agent_logs where created_at >= {D7} group by agent_name""",
-          fix=MIDNIGHT),
+              from analytics.agent_logs where created_at >= {W7} group by agent_name"""),
     Chart("2.4", "Top 5 agents by failures", "top",
           f"""select agent_name, count(*) as failures, sum(case when status = 'error' then 1 else 0 end)
-              from agent_logs where status in ('error', 'recovered') and created_at >= {D7}
+              from agent_logs where status in ('error', 'recovered') and created_at >= {W7}
               group by agent_name order by failures desc limit 5""",
           f"""select agent_name, count(*) as failures, sum(1 - is_recovered) from analytics.errors
-              where created_at >= {D7} group by agent_name order by failures desc limit 5""",
-          fix="ranks by every failure, recovered or not; the second number is the spec's status = 'error'; " + MIDNIGHT),
+              where created_at >= {W7} group by agent_name order by failures desc limit 5""",
+          fix="ranks by every failure, recovered or not; the second number is the spec's status = 'error'"),
     Chart("3.1", "Intent distribution", "rows",
-          f"select intent_type, count(*) from router_logs where created_at >= {D7} group by intent_type",
+          f"select intent_type, count(*) from router_logs where created_at >= {W7} group by intent_type",
           f"""select intent_type, count(*) from analytics.router_logs
-              where created_at >= {D7} group by intent_type""",
-          fix=MIDNIGHT),
+              where created_at >= {W7} group by intent_type"""),
     Chart("3.2", "Selected model distribution", "rows",
-          f"select selected_model, count(*) from router_logs where created_at >= {D7} group by selected_model",
+          f"select selected_model, count(*) from router_logs where created_at >= {W7} group by selected_model",
           f"""select selected_model, count(*) from analytics.router_logs
-              where created_at >= {D7} group by selected_model""",
-          fix=MIDNIGHT),
+              where created_at >= {W7} group by selected_model"""),
     Chart("3.3", "Risk level distribution", "rows",
-          f"select risk_level, count(*) from router_logs where created_at >= {D7} group by risk_level",
+          f"select risk_level, count(*) from router_logs where created_at >= {W7} group by risk_level",
           f"""select risk_level, count(*) from analytics.router_logs
-              where created_at >= {D7} group by risk_level""",
-          fix=MIDNIGHT),
+              where created_at >= {W7} group by risk_level"""),
     Chart("3.4", "Context minimization effect", "series",
           f"""select date(created_at) as date, avg(context_size_before), avg(context_size_after)
-              from router_logs where created_at >= {D30} group by date(created_at) order by date""",
+              from router_logs where created_at >= {W30} group by date(created_at) order by date""",
           f"""select date_trunc('day', created_at), avg(context_size_before), avg(context_size_after)
-              from analytics.router_logs where created_at >= {D30} group by 1 order by 1""",
-          fix=MIDNIGHT),
+              from analytics.router_logs where created_at >= {W30} group by 1 order by 1"""),
     Chart("4.1", "Projects per brand (top 10)", "top",
           """select b.name as brand_name, count(p.id) as project_count from brands b
              left join projects p on b.id = p.brand_id group by b.name order by project_count desc limit 10""",
@@ -104,10 +90,9 @@ CHARTS = [
     Chart("4.2", "Assets per brand, last 30 days (top 10)", "top",
           f"""select b.name as brand_name, count(a.id) as asset_count from brands b
               left join projects p on b.id = p.brand_id left join assets a on p.id = a.project_id
-              where a.created_at >= {D30} group by b.name order by asset_count desc limit 10""",
-          f"""select brand_name, count(*) from analytics.assets where created_at >= {D30}
-              group by brand_name order by 2 desc limit 10""",
-          fix=MIDNIGHT),
+              where a.created_at >= {W30} group by b.name order by asset_count desc limit 10""",
+          f"""select brand_name, count(*) from analytics.assets where created_at >= {W30}
+              group by brand_name order by 2 desc limit 10"""),
     Chart("4.3", "Average workflow time per brand", "rows",
           """select b.name, avg(extract(epoch from (w.completed_at - w.created_at))) from brands b
              join projects p on b.id = p.brand_id join workflows w on p.id = w.project_id
@@ -150,39 +135,35 @@ CHARTS = [
           """select date_trunc('day', created_at), count(*) from analytics.users
              where created_at >= now() - interval '90 days' group by 1 order by 1"""),
     Chart("7.1", "Asset type distribution", "rows",
-          f"select asset_type, count(*) from assets where created_at >= {D30} group by asset_type",
-          f"select asset_type, count(*) from analytics.assets where created_at >= {D30} group by asset_type",
-          fix=MIDNIGHT),
+          f"select asset_type, count(*) from assets where created_at >= {W30} group by asset_type",
+          f"select asset_type, count(*) from analytics.assets where created_at >= {W30} group by asset_type"),
     Chart("7.2", "Assets per day", "series",
-          f"""select date(created_at) as date, count(*) from assets where created_at >= {D30}
+          f"""select date(created_at) as date, count(*) from assets where created_at >= {W30}
               group by date(created_at) order by date""",
           f"""select date_trunc('day', created_at), count(*) from analytics.assets
-              where created_at >= {D30} group by 1 order by 1""",
-          fix=MIDNIGHT),
+              where created_at >= {W30} group by 1 order by 1"""),
     Chart("7.3", "Review approval rate", "scalar",
           f"""select round(100.0 * sum(case when review_status = 'approved' then 1 else 0 end) / count(*), 2)
-              from assets where created_at >= {D7} and review_status is not null""",
+              from assets where created_at >= {W7} and review_status is not null""",
           f"""select round(100.0 * sum(is_approved) / nullif(sum(is_reviewed), 0), 2)
-              from analytics.assets where created_at >= {D7}""",
-          fix=MIDNIGHT),
+              from analytics.assets where created_at >= {W7}"""),
     Chart("7.4", "Average review score", "series",
           f"""select date(created_at) as date, avg(review_score) from assets
-              where created_at >= {D30} and review_score is not null group by date(created_at) order by date""",
+              where created_at >= {W30} and review_score is not null group by date(created_at) order by date""",
           f"""select date_trunc('day', created_at), avg(review_score) from analytics.assets
-              where created_at >= {D30} group by 1 having count(review_score) > 0 order by 1""",
-          fix=MIDNIGHT),
+              where created_at >= {W30} group by 1 having count(review_score) > 0 order by 1"""),
     Chart("8.1", "Failures per day", "series",
           f"""select date(created_at) as date, count(*), sum(case when status = 'error' then 1 else 0 end)
-              from agent_logs where status in ('error', 'recovered') and created_at >= {D30}
+              from agent_logs where status in ('error', 'recovered') and created_at >= {W30}
               group by date(created_at) order by date""",
           f"""select date_trunc('day', created_at), count(*), sum(1 - is_recovered) from analytics.errors
-              where created_at >= {D30} group by 1 order by 1""",
-          fix="every failure, recovered or not; the second series is the spec's status = 'error'; " + MIDNIGHT),
+              where created_at >= {W30} group by 1 order by 1""",
+          fix="every failure, recovered or not; the second series is the spec's status = 'error'"),
     Chart("8.2", "Error type distribution", "rows",
           f"""select error_type, count(*) from agent_logs
-              where status in ('error', 'recovered') and created_at >= {D7} group by error_type""",
-          f"select error_type, count(*) from analytics.errors where created_at >= {D7} group by error_type",
-          fix="every failure, recovered or not; " + MIDNIGHT),
+              where status in ('error', 'recovered') and created_at >= {W7} group by error_type""",
+          f"select error_type, count(*) from analytics.errors where created_at >= {W7} group by error_type",
+          fix="every failure, recovered or not"),
     Chart("8.3", "Latest 20 failures", "series",
           """select created_at, agent_name, error_type, substring(error_message, 1, 100) as error_preview
              from agent_logs where status in ('error', 'recovered') order by created_at desc, id desc limit 20""",
@@ -191,10 +172,9 @@ CHARTS = [
           fix="every failure, recovered or not, with its status"),
     Chart("8.4", "Error recovery time per agent", "rows",
           f"""select agent_name, avg(extract(epoch from (recovered_at - error_at))) from agent_logs
-              where status = 'recovered' and created_at >= {D7} group by agent_name""",
+              where status = 'recovered' and created_at >= {W7} group by agent_name""",
           f"""select agent_name, avg(recovery_seconds) from analytics.errors
-              where is_recovered = 1 and created_at >= {D7} group by agent_name""",
-          fix=MIDNIGHT),
+              where is_recovered = 1 and created_at >= {W7} group by agent_name"""),
 ]
 
 CHART_FILES = {  # spec key -> assets/charts/<file>.yaml

@@ -1,17 +1,21 @@
-"""The rollups behind the dashboards: analytics.<name>_rollup tables kept current incrementally.
+"""The rollups behind the dashboards: analytics.<name>_hours and <name>_rollup kept current
+incrementally.
 
 Each rollup holds, per period and dimension values, the sums its `<name>_buckets(period, since,
-until)` function computes from a raw view (sql/bundle/rollup_buckets__v1.sql): whole days (in
-SPARKLIO_TIMEZONE) before the current day, whole hours of the current day up to the watermark.
-The `<name>_stats` views add the rows created from the watermark on, aggregated live, so a chart
-on a stats view shows the same numbers as the raw view, at once, for any range that starts on a
-midnight (or on an hour of the current day).
+until)` function computes from a raw view (sql/bundle/rollup_buckets__v2.sql): `<name>_hours`
+every whole hour (in SPARKLIO_TIMEZONE) before the watermark and the watermark's own hour up to
+it, `<name>_rollup` every whole day before the watermark's day (added up from its hours). The
+charts read `<name>_stats_between(since, until)`: whole days from the one, the hours at the
+range's ends from the other, and the seconds before the first whole hour, after the last one and
+after the watermark from the raw view; so a chart equals its raw view for any range, at once.
 
-A refresh (every 30 s while Superset is served, or `sparklio-bi rollups refresh`) recomputes
-only the periods that changed, in one REPEATABLE READ transaction:
-- the hours completed since the last refresh (and, after midnight, the days they now belong to);
-- the periods of rows inserted or updated since the last refresh, found through the rows'
-  `xmin` (the transaction that wrote them): on the recent end of the id index for the large,
+A refresh (every 30 s while Superset is served, or `sparklio-bi rollups refresh`) moves the
+watermark to its own snapshot's now() and recomputes only the hours that changed, then the days
+holding them, in one REPEATABLE READ transaction:
+- the hours from the last watermark's hour to the new one (and, after midnight, the days they
+  complete);
+- the hours of rows inserted or updated since the last refresh, found through the rows' `xmin`
+  (the transaction that wrote them): on the recent end of the id index for the large,
   append-mostly tables (agent_logs, router_logs) plus failures of the last two days (a failure
   turns into a recovery in place), and over the whole table for workflows and assets (they
   change status and review in place, and are a fifth of the size).
@@ -23,7 +27,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -78,18 +82,17 @@ def refresh(conn, settings: config.Settings | None = None, full: bool = False,
     a = settings.analytics_schema
     with conn.cursor() as cur:
         cur.execute("select pg_advisory_xact_lock(%s)", (LOCK,))
-        cur.execute("select now(), date_trunc('hour', now(), %(tz)s), date_trunc('day', now(), %(tz)s), "
-                    "txid_snapshot_xmin(txid_current_snapshot())", {"tz": settings.timezone})
-        now, hour, today, snapshot_xmin = cur.fetchone()
+        cur.execute("select now(), date_trunc('day', now(), %s), txid_snapshot_xmin(txid_current_snapshot())",
+                    (settings.timezone,))
+        now, today, snapshot_xmin = cur.fetchone()
         drift = drifted_days(cur, settings, verify_days) if verify_days and not full else {}
-        done = [_refresh_one(cur, settings, rollup, full, hour, today, snapshot_xmin, drift.get(rollup.name, []))
+        done = [_refresh_one(cur, settings, rollup, full, now, today, snapshot_xmin, drift.get(rollup.name, []))
                 for rollup in ROLLUPS]
-        agents = done[0]  # the Agent and Model filters' options: pairs of the periods recomputed and live
+        agents = done[0]  # the Agent and Model filters' options: pairs of the hours recomputed
         cur.execute(f"""
             insert into {a}.agent_model_pairs (agent_name, model)
-            select distinct agent_name, model from {a}.agent_stats
-            where period_start >= least(%s::timestamptz, %s::timestamptz)
-            on conflict do nothing""", (agents.since or hour, hour))
+            select distinct agent_name, model from {a}.agent_hours where period_start >= %s
+            on conflict do nothing""", (agents.since or now,))
     return done
 
 
@@ -102,27 +105,36 @@ def refresh_in_transaction(url: str, settings: config.Settings | None = None, fu
 
 def drifted_days(cur, settings: config.Settings, days: int = VERIFY_DAYS) -> dict[str, list[datetime]]:
     """Per rollup, the days among the last `days` (in SPARKLIO_TIMEZONE, up to its watermark)
-    whose row count in the rollup differs from its raw view's; cheap: one index range a view."""
+    whose row count in its hours, or in its day row, differs from its raw view's; cheap: one
+    index range a table."""
     a, zone = settings.analytics_schema, settings.timezone
     cur.execute("select date_trunc('day', now(), %s)", (zone,))
     today = cur.fetchone()[0]
     since = _days_before(today, days, ZoneInfo(zone))
     found = {}
     for rollup in ROLLUPS:
-        cur.execute(f"select least(watermark, %s) from {a}.rollup_state where rollup = %s", (today, rollup.name))
+        cur.execute(f"select watermark, date_trunc('day', watermark, %s) from {a}.rollup_state where rollup = %s",
+                    (zone, rollup.name))
         row = cur.fetchone()
         if row is None:
             continue
-        params = {"tz": zone, "since": since, "until": row[0]}
+        params = {"tz": zone, "since": since, "until": row[0], "days_until": row[1]}
+        raw = (f"select date_trunc('day', created_at, %(tz)s) as day, count(*) as n from {a}.{rollup.raw} "
+               f"where created_at >= %(since)s and created_at < %(until)s group by 1")
         cur.execute(f"""
-            select coalesce(rolled.day, raw.day) from (
-                select date_trunc('day', period_start, %(tz)s) as day, sum({rollup.count}) as n from {a}.{rollup.table}
-                where period_start >= %(since)s and period_start < %(until)s group by 1) as rolled
-            full join (
-                select date_trunc('day', created_at, %(tz)s) as day, count(*) as n from {a}.{rollup.raw}
-                where created_at >= %(since)s and created_at < %(until)s group by 1) as raw
-            on rolled.day = raw.day
-            where rolled.n is distinct from raw.n order by 1""", params)
+            select coalesce(hours.day, raw.day) from (
+                select date_trunc('day', period_start, %(tz)s) as day, sum({rollup.count}) as n
+                from {a}.{rollup.name}_hours
+                where period_start >= %(since)s and period_start < %(until)s group by 1) as hours
+            full join ({raw}) as raw on hours.day = raw.day
+            where hours.n is distinct from raw.n
+            union
+            select coalesce(days.day, raw.day) from (
+                select period_start as day, sum({rollup.count}) as n from {a}.{rollup.table}
+                where period_start >= %(since)s and period_start < %(days_until)s group by 1) as days
+            full join ({raw}) as raw on days.day = raw.day
+            where days.n is distinct from raw.n and coalesce(days.day, raw.day) < %(days_until)s
+            order by 1""", params)
         differing = [r[0] for r in cur.fetchall()]
         if differing:
             found[rollup.name] = differing
@@ -156,7 +168,7 @@ def _refresh_transaction(url: str) -> Iterator[Any]:
             raise
 
 
-def _refresh_one(cur, settings: config.Settings, rollup: Rollup, full: bool, hour: datetime,
+def _refresh_one(cur, settings: config.Settings, rollup: Rollup, full: bool, now: datetime,
                  today: datetime, snapshot_xmin: int, drifted: list[datetime] = ()) -> Refreshed:
     a, s = settings.analytics_schema, settings.source_schema
     zone = ZoneInfo(settings.timezone)
@@ -167,35 +179,98 @@ def _refresh_one(cur, settings: config.Settings, rollup: Rollup, full: bool, hou
     cur.execute(f"select coalesce(max(id), 0) from {s}.{rollup.source}")
     last_id = cur.fetchone()[0]
     if state is None or full:
+        cur.execute(f"delete from {a}.{rollup.name}_hours")
         cur.execute(f"delete from {a}.{rollup.table}")
-        periods = [("day", None, today), ("hour", today, hour)]
+        hours, days = [(None, now)], [(None, today)]
     else:
         watermark, previous_id, previous_xmin = state
         changed = _changed_hours(cur, settings, rollup, watermark, previous_id, previous_xmin)
-        if watermark < hour:  # hours completed since
-            changed |= {watermark + timedelta(hours=i) for i in range(int((hour - watermark) / timedelta(hours=1)))}
-        changed |= set(drifted)  # a day's midnight stands for the whole day
-        periods = sorted({_period(h, today, zone) for h in changed}, key=lambda p: (p[1], p[0]))
+        changed |= set(_hours_between(_hour_of(watermark, zone), now))  # the hours the watermark passed
+        for day in drifted:
+            changed |= set(_hours_between(day, _days_before(day, -1, zone)))
+        hours = _runs(sorted(changed), timedelta(hours=1), now)
+        days = _runs(sorted({_day_of(h, zone) for h in changed if _day_of(h, zone) < today}), None, today, zone)
     rows = 0
-    for period, since, until in periods:
-        if since is not None:
-            cur.execute(f"delete from {a}.{rollup.table} where period_start >= %s and period_start < %s",
-                        (since, until))
-        cur.execute(f"insert into {a}.{rollup.table} select * from {a}.{rollup.name}_buckets(%s, %s, %s) "
-                    "order by 1", (period, since or "-infinity", until))  # a period's rows together on disk
-        rows += cur.rowcount
+    for since, until in hours:
+        rows += _recompute(cur, a, f"{rollup.name}_hours", f"{rollup.name}_buckets('hour', %s, %s)", since, until)
+    for since, until in days:
+        rows += _recompute(cur, a, rollup.table, f"{rollup.name}_days(%s, %s)", since, until)
     if full:
+        cur.execute(f"analyze {a}.{rollup.name}_hours")
         cur.execute(f"analyze {a}.{rollup.table}")
     cur.execute(f"""
         insert into {a}.rollup_state (rollup, watermark, last_id, last_xmin, refreshed_at)
-        values (%(rollup)s, %(hour)s, %(id)s, %(xmin)s, now())
+        values (%(rollup)s, %(now)s, %(id)s, %(xmin)s, now())
         on conflict (rollup) do update set watermark = excluded.watermark, last_id = excluded.last_id,
             last_xmin = excluded.last_xmin, refreshed_at = excluded.refreshed_at""",
-                {"rollup": rollup.name, "hour": hour, "id": last_id, "xmin": snapshot_xmin})
-    starts = [start for _, start, _ in periods]
+                {"rollup": rollup.name, "now": now, "id": last_id, "xmin": snapshot_xmin})
+    starts = [start for start, _ in hours]
     since = "-infinity" if None in starts else min(starts, default=None)
-    return Refreshed(rollup.name, len(periods), rows, time.monotonic() - started, since,
+    periods = sum(_count(start, end, zone) for start, end in hours) + len(_days_in(days, zone))
+    return Refreshed(rollup.name, periods, rows, time.monotonic() - started, since,
                      tuple(drifted) if state is not None and not full else ())
+
+
+def _recompute(cur, a: str, table: str, function: str, since: datetime | None, until: datetime) -> int:
+    """Replace `table`'s rows of [since, until) (None: from the start) by what `function` gives."""
+    if since is not None:
+        cur.execute(f"delete from {a}.{table} where period_start >= %s and period_start < %s", (since, until))
+    cur.execute(f"insert into {a}.{table} select * from {a}.{function} order by 1",  # a period's rows together
+                (since or "-infinity", until))
+    return cur.rowcount
+
+
+def _hour_of(moment: datetime, zone: ZoneInfo) -> datetime:
+    """The start of `moment`'s hour in `zone` (an offset of 30 minutes moves hours too)."""
+    local = moment.astimezone(zone)
+    return local.replace(minute=0, second=0, microsecond=0).astimezone(timezone.utc)  # steps of 1 h: absolute
+
+
+def _day_of(moment: datetime, zone: ZoneInfo) -> datetime:
+    local = moment.astimezone(zone)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _hours_between(since: datetime, until: datetime) -> Iterator[datetime]:
+    """The hour starts from `since` (an hour start) up to and including `until`'s hour."""
+    hour = since
+    while hour < until or hour == since:
+        yield hour
+        hour += timedelta(hours=1)
+
+
+def _runs(starts: list[datetime], step: timedelta | None, end: datetime,
+          zone: ZoneInfo | None = None) -> list[tuple[datetime, datetime]]:
+    """Consecutive periods (hours: `step`; days of `zone`: step None) merged into [since, until)
+    ranges, the last one cut at `end`."""
+    runs: list[list[datetime]] = []
+    for start in starts:
+        following = start + step if step else _days_before(start, -1, zone)
+        if runs and runs[-1][1] == start:
+            runs[-1][1] = following
+        else:
+            runs.append([start, following])
+    return [(since, min(until, end)) for since, until in runs]
+
+
+def _count(since: datetime | None, until: datetime, zone: ZoneInfo) -> int:
+    """Hours in a run (a full build counts as one)."""
+    if since is None:
+        return 1
+    return max(1, round((until - since) / timedelta(hours=1)))
+
+
+def _days_in(days: list[tuple[datetime | None, datetime]], zone: ZoneInfo) -> list[datetime]:
+    out = []
+    for since, until in days:
+        if since is None:
+            out.append(until)
+            continue
+        day = since
+        while day < until:
+            out.append(day)
+            day = _days_before(day, -1, zone)
+    return out
 
 
 def _changed_hours(cur, settings: config.Settings, rollup: Rollup, watermark: datetime, previous_id: int,
@@ -217,15 +292,6 @@ def _changed_hours(cur, settings: config.Settings, rollup: Rollup, watermark: da
     return {row[0] for row in cur.fetchall()}
 
 
-def _period(hour: datetime, today: datetime, zone: ZoneInfo) -> tuple[str, datetime, datetime]:
-    """The rollup period an hour belongs to: its day before today, itself from today on."""
-    if hour >= today:
-        return "hour", hour, hour + timedelta(hours=1)
-    local = hour.astimezone(zone)
-    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    return "day", day, day + timedelta(days=1)
-
-
 def status(url: str, settings: config.Settings | None = None) -> list[tuple]:
     """(rollup, watermark, refreshed_at, rows) of every rollup."""
     from . import database
@@ -237,12 +303,13 @@ def status(url: str, settings: config.Settings | None = None) -> list[tuple]:
         for rollup in ROLLUPS:
             cur.execute(f"select watermark, refreshed_at from {a}.rollup_state where rollup = %s", (rollup.name,))
             state = cur.fetchone() or (None, None)
-            cur.execute(f"select count(*) from {a}.{rollup.table}")
+            cur.execute(f"select (select count(*) from {a}.{rollup.table}) + "
+                        f"(select count(*) from {a}.{rollup.name}_hours)")
             out.append((rollup.name, *state, cur.fetchone()[0]))
         return out
 
 
-BUCKETS_FILE = "rollup_buckets__v1.sql"
+BUCKETS_FILE = "rollup_buckets__v2.sql"  # every function that cuts days or hours
 _ZONE_IN_BUCKETS = re.compile(r"date_trunc\(period, created_at, '([^']+)'\)")
 
 

@@ -4,7 +4,9 @@ flattened into the queries reading it); errors v2 (built on agent_logs, with bra
 workflow_daily v2 (from the rollup, days in SPARKLIO_TIMEZONE); and the small brand_names and
 agent_models views the dashboards' filters list their options from.
 
-The first build reads every source row once (1-2 minutes at 10 million agent_logs).
+The first build reads every source row once (1-2 minutes at 10 million agent_logs). It is
+written out here, as the rollups of this version are built, so the revision never follows
+today's refresh code (sparklio_bi.rollups), which knows only the rollups of the head revision.
 
 Revision ID: 0007
 Revises: 0006
@@ -12,7 +14,7 @@ Create Date: 2026-11-22
 """
 from alembic import op
 
-from sparklio_bi import config, rollups
+from sparklio_bi import config
 from sparklio_bi.migration_ops import create_view, drop_view, replace_view, run_bundle_sql
 from sparklio_bi.privileges import grant_execute
 
@@ -21,9 +23,12 @@ down_revision = "0006"
 branch_labels = None
 depends_on = None
 
-STATS = tuple(f"{rollup.name}_stats" for rollup in rollups.ROLLUPS)
-BUCKETS = tuple(f"{rollup.name}_buckets(text, timestamptz, timestamptz)" for rollup in rollups.ROLLUPS)
-TABLES = tuple(rollup.table for rollup in rollups.ROLLUPS) + ("agent_model_pairs", "rollup_state")
+# (rollup, the application table whose highest id its state records), as this revision has them
+ROLLUPS = (("agent", "agent_logs"), ("error", "agent_logs"), ("router", "router_logs"),
+           ("workflow", "workflows"), ("asset", "assets"))
+STATS = tuple(f"{name}_stats" for name, _ in ROLLUPS)
+BUCKETS = tuple(f"{name}_buckets(text, timestamptz, timestamptz)" for name, _ in ROLLUPS)
+TABLES = tuple(f"{name}_rollup" for name, _ in ROLLUPS) + ("agent_model_pairs", "rollup_state")
 
 
 def upgrade() -> None:
@@ -36,7 +41,27 @@ def upgrade() -> None:
     for view in STATS + ("brand_names", "agent_models"):
         create_view(view, 1)
     replace_view("workflow_daily", 2)
-    rollups.refresh(op.get_bind().connection, config.for_migration(), full=True)
+    build()
+
+
+def build() -> None:
+    """The rollups of this revision, full: whole days before today's midnight, whole hours of
+    today up to this hour, in SPARKLIO_TIMEZONE; the watermark at this hour."""
+    settings = config.for_migration()
+    a, s = settings.analytics_schema, settings.source_schema
+    bounds = (f"(select date_trunc('day', now(), '{settings.timezone}') as today, "
+              f"date_trunc('hour', now(), '{settings.timezone}') as hour) as bounds")
+    for name, source in ROLLUPS:
+        op.execute(f"insert into {a}.{name}_rollup select buckets.* from {bounds} "
+                   f"cross join lateral {a}.{name}_buckets('day', '-infinity', bounds.today) as buckets order by 1")
+        op.execute(f"insert into {a}.{name}_rollup select buckets.* from {bounds} "
+                   f"cross join lateral {a}.{name}_buckets('hour', bounds.today, bounds.hour) as buckets order by 1")
+        op.execute(f"insert into {a}.rollup_state (rollup, watermark, last_id, last_xmin, refreshed_at) "
+                   f"select '{name}', bounds.hour, (select coalesce(max(id), 0) from {s}.{source}), "
+                   f"txid_snapshot_xmin(txid_current_snapshot()), now() from {bounds}")
+        op.execute(f"analyze {a}.{name}_rollup")
+    op.execute(f"insert into {a}.agent_model_pairs (agent_name, model) "
+               f"select distinct agent_name, model from {a}.agent_stats on conflict do nothing")
 
 
 def downgrade() -> None:

@@ -14,16 +14,18 @@ from .layout import (
     EXPORT_VERSION,
     METADATA,
     PLACEHOLDER_URI,
+    RANGED_VIEWS,
     VIZ_TYPES,
     VOLATILE_FORM_DATA,
     ZIP_ROOT,
     AssetsError,
+    ranged_sql,
 )
 from .normalise import normalise, stable_chart_id
 from .transfer import export_bundle, import_bundle, zip_bundle
 from .validation import validate
 
 __all__ = ["ASSETS_DIR", "ASSET_DIRECTORIES", "CANONICAL_SCHEMA", "DATABASE_NAME", "EXPORT_VERSION", "METADATA",
-           "PLACEHOLDER_URI", "VIZ_TYPES", "VOLATILE_FORM_DATA", "ZIP_ROOT", "AssetsError", "check_export_target",
-           "dump_yaml", "export_bundle", "import_bundle", "load_yaml", "normalise", "owned_files", "read_bundle",
+           "PLACEHOLDER_URI", "RANGED_VIEWS", "VIZ_TYPES", "VOLATILE_FORM_DATA", "ZIP_ROOT", "AssetsError", "check_export_target",
+           "dump_yaml", "export_bundle", "import_bundle", "load_yaml", "normalise", "owned_files", "ranged_sql", "read_bundle",
            "stable_chart_id", "validate", "zip_bundle"]

@@ -17,6 +17,22 @@ VIZ_TYPES = frozenset({"echarts_timeseries_line", "echarts_timeseries_bar", "ech
 ZIP_ROOT = "sparklio_dashboards"
 CANONICAL_SCHEMA = "analytics"  # datasets' schema in assets/; replaced by ANALYTICS_SCHEMA on import
 DATABASE_NAME = "Sparklio Analytics"  # the bundle's database when assets/ has none yet
+# Datasets on the rollups: Superset gives their SQL the chart's time range (Jinja, with
+# ENABLE_TEMPLATE_PROCESSING), and <view>_between(since, until) answers exactly that range.
+RANGED_VIEWS = ("agent_stats", "error_stats", "router_stats", "workflow_stats", "asset_stats", "workflow_daily")
+
+
+RANGE_SLACK = "1 minute"  # Superset's filter and the bounds it gives the SQL differ by up to a second
+
+
+def ranged_sql(view: str, schema: str = CANONICAL_SCHEMA) -> str:
+    """The SQL of the dataset named after `view`: its function over the chart's time range, the
+    rows near either end at their exact time so that Superset's own filter cuts them."""
+    bound = "{%% if %s %%}'{{ %s }}'{%% else %%}null{%% endif %%}"
+    return f"select * from {schema}.{view}_between({bound % ('from_dttm', 'from_dttm')}, " \
+           f"{bound % ('to_dttm', 'to_dttm')}, interval '{RANGE_SLACK}')"
+
+
 # Set by Superset from the object's current ids: they change on every import, so not kept.
 VOLATILE_FORM_DATA = ("datasource", "slice_id", "dashboards", "url_params")
 

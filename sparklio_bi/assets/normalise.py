@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 import yaml
 
 from .files import dump_yaml
-from .layout import ASSET_DIRECTORIES, CANONICAL_SCHEMA, EXPORT_VERSION, METADATA, PLACEHOLDER_URI, VOLATILE_FORM_DATA
+from .layout import (
+    ASSET_DIRECTORIES,
+    CANONICAL_SCHEMA,
+    EXPORT_VERSION,
+    METADATA,
+    PLACEHOLDER_URI,
+    RANGED_VIEWS,
+    VOLATILE_FORM_DATA,
+    ranged_sql,
+)
 
 
 def normalise(exported: dict[str, str]) -> dict[str, str]:
@@ -41,6 +51,11 @@ def _database(cfg: dict) -> dict:
 
 def _dataset(cfg: dict) -> dict:
     cfg["schema"] = CANONICAL_SCHEMA  # git holds one form whatever ANALYTICS_SCHEMA a deployment uses
+    view = cfg.get("table_name")
+    if view in RANGED_VIEWS and cfg.get("sql"):  # the deployment's schema is named in its SQL too
+        schema = re.match(r"select \* from (\w+)\.", cfg["sql"])
+        if schema and cfg["sql"] == ranged_sql(view, schema[1]):
+            cfg["sql"] = ranged_sql(view)
     cfg["columns"] = sorted(cfg.get("columns") or [], key=lambda c: c["column_name"])
     cfg["metrics"] = sorted(cfg.get("metrics") or [], key=lambda m: m["metric_name"])
     return cfg

@@ -11,7 +11,17 @@ from pathlib import Path
 
 from .. import config, superset_internals
 from .files import dump_yaml, load_yaml, read_bundle, write
-from .layout import ASSET_DIRECTORIES, DATABASE_NAME, EXPORT_VERSION, METADATA, PLACEHOLDER_URI, ZIP_ROOT, AssetsError
+from .layout import (
+    ASSET_DIRECTORIES,
+    DATABASE_NAME,
+    EXPORT_VERSION,
+    METADATA,
+    PLACEHOLDER_URI,
+    RANGED_VIEWS,
+    ZIP_ROOT,
+    AssetsError,
+    ranged_sql,
+)
 from .normalise import normalise
 from .validation import validate
 
@@ -55,6 +65,8 @@ def _for_import(texts: dict[str, str], database_uri: str, bundle_type: str) -> d
                 cfg["sqlalchemy_uri"] = database_uri
             else:
                 cfg["schema"] = schema
+                if cfg.get("table_name") in RANGED_VIEWS and cfg.get("sql"):
+                    cfg["sql"] = ranged_sql(cfg["table_name"], schema)
             out[rel] = dump_yaml(cfg)
     return out
 

@@ -16,7 +16,16 @@ import yaml
 
 from .. import superset_internals, views
 from .files import load_yaml, read_texts
-from .layout import ASSET_DIRECTORIES, EXPORT_VERSION, METADATA, VIZ_TYPES, VOLATILE_FORM_DATA, AssetsError
+from .layout import (
+    ASSET_DIRECTORIES,
+    EXPORT_VERSION,
+    METADATA,
+    RANGED_VIEWS,
+    VIZ_TYPES,
+    VOLATILE_FORM_DATA,
+    AssetsError,
+    ranged_sql,
+)
 
 
 def validate(assets_dir: Path) -> list[str]:
@@ -84,8 +93,11 @@ def _dataset_problems(datasets: dict[str, dict], by_uuid: dict[str, dict]) -> li
         problems += _duplicate_problems(rel, cfg)
         if not cfg.get("columns"):
             problems.append(f"{rel}: columns: none listed (time-series charts need them)")
-        elif not cfg.get("sql") and cfg.get("table_name") in known_views:
+        elif cfg.get("table_name") in known_views and (not cfg.get("sql") or cfg["table_name"] in RANGED_VIEWS):
             problems += _header_problems(rel, cfg, cfg["table_name"], known_views[cfg["table_name"]][-1])
+        if cfg.get("table_name") in RANGED_VIEWS and cfg.get("sql") != ranged_sql(cfg["table_name"]):
+            problems.append(f"{rel}: sql: not {ranged_sql(cfg['table_name'])!r}: a chart on it would count "
+                            f"whole days and hours only, not its time range")
     return problems
 
 

@@ -1,0 +1,21 @@
+-- view: error_stats
+-- grain: one row per period and brand, agent, model and error type: whole days (SPARKLIO_TIMEZONE) before the day of the
+--        rollup's watermark from analytics.error_rollup, that day's hours from analytics.error_hours,
+--        then the rows created after the watermark, aggregated live from the raw view per hour; so
+--        its sums equal the raw view's for any range that starts and ends on a midnight (or on
+--        an hour of the current day); for any other range use error_stats_between(since, until),
+--        which the charts read: the same columns, exact for a range whose ends fall at any second
+-- v2: error_stats_between(null, null); the watermark moves with every refresh, not every hour
+-- columns:
+--   period_start          timestamptz       start of the day or hour the failed executions started in (time column)
+--   brand_id              bigint            brand of the workflow's project
+--   brand_name            text              brand name
+--   agent_name            text              agent that failed
+--   model                 text              LLM the agent called
+--   error_type            text              error class
+--   failures              bigint            failed executions, recovered or not
+--   still_failing         bigint            of those, not recovered (the spec's status = error)
+--   recovered             bigint            of those, recovered
+--   recovery_seconds_sum  double precision  the recovered ones' recovery times added up, in seconds
+
+select * from ${analytics}.error_stats_between(null, null)

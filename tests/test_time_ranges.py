@@ -1,0 +1,288 @@
+"""Exact numbers for every time range a person can pick: each rollup's <name>_stats_between(since,
+until) adds up to its raw view's rows created in [since, until), for ranges drawn at random (any
+second of the data, seeded), and each chart on a rollup, through Superset's chart data API, shows
+the numbers its own query gives on the raw rows, for Superset's named ranges, "Last N hours",
+custom ranges at any second and the chart's default; rows at a range's first second count, at its
+end do not. The same in Asia/Seoul: tests/test_timezone.py."""
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+from datetime import datetime, timedelta, timezone
+
+from sparklio_bi import assets, database
+from sparklio_bi.assets import RANGED_VIEWS
+from tests.conftest import api_list
+
+SEED = 15
+# Each rollup's sums against the same sums over its raw view: (rollup, raw view, dims, its sums, raw sums)
+ROLLUPS = [
+    ("agent", "agent_logs", "brand_id, brand_name, agent_name, model",
+     "sum(executions), sum(successes), sum(latency_ms_sum)", "count(*), sum(is_success), sum(latency_ms)"),
+    ("error", "errors", "brand_id, brand_name, agent_name, model, error_type",
+     "sum(failures), sum(still_failing), sum(recovered), round(sum(recovery_seconds_sum)::numeric, 3)",
+     "count(*), sum(1 - is_recovered), sum(is_recovered), round(sum(recovery_seconds)::numeric, 3)"),
+    ("router", "router_logs", "intent_type, selected_model, risk_level",
+     "sum(decisions), sum(context_before_sum), sum(context_after_sum)",
+     "count(*), sum(context_size_before), sum(context_size_after)"),
+    ("workflow", "workflows", "brand_id, brand_name, status",
+     "sum(runs), sum(durations), round(sum(duration_seconds_sum)::numeric, 3)",
+     "count(*), count(duration_seconds), round(sum(duration_seconds)::numeric, 3)"),
+    ("asset", "assets", "brand_id, brand_name, asset_type",
+     "sum(assets), sum(reviewed), sum(approved), sum(scored), sum(review_score_sum)",
+     "count(*), sum(is_reviewed), sum(is_approved), count(review_score), sum(review_score)"),
+]
+
+
+def random_ranges(rng: random.Random, now: datetime, count: int) -> list[tuple[datetime | None, datetime | None]]:
+    """`count` ranges over the data's 90 days and beyond, ends at any second: short (within an
+    hour or two), a few days, weeks; some ending now or in the future, some unbounded."""
+    out = []
+    for _ in range(count):
+        start = now - timedelta(seconds=rng.randint(0, 95 * 86400), microseconds=rng.choice([0, rng.randint(0, 999999)]))
+        length = rng.choice([rng.randint(1, 7200), rng.randint(1, 3 * 86400), rng.randint(1, 40 * 86400)])
+        end = start + timedelta(seconds=length)
+        if rng.random() < 0.25:
+            end = now + timedelta(seconds=rng.randint(-900, 900))
+        out.append((None if rng.random() < 0.04 else start, None if rng.random() < 0.04 else end))
+    return out
+
+
+def between_problems(url: str, ranges, rng: random.Random | None = None) -> list[str]:
+    """Each (rollup, range) whose sums per dimension values differ from the raw view's, or that
+    labels a row outside the range. With `rng`: called with a slack of a minute, as the charts
+    call it, and cut by a filter whose ends are up to a minute off the range's (drawn by `rng`),
+    as Superset's is; the sums must be the raw view's in the filter's range."""
+    problems = []
+    with database.connect(url) as conn, conn.cursor() as cur:
+        for since, until in ranges:
+            shift = (lambda: timedelta(seconds=rng.uniform(-60, 60))) if rng else (lambda: timedelta(0))
+            cut = {"since": since and since + shift(), "until": until and until + shift()}
+            bounds = {"since": since, "until": until, "slack": "1 minute" if rng else "0",
+                      **{f"cut_{k}": v for k, v in cut.items()}}
+            where = ("created_at >= coalesce(%(cut_since)s::timestamptz, '-infinity') "
+                     "and created_at < coalesce(%(cut_until)s::timestamptz, 'infinity')")
+            for name, raw, dims, sums, raw_sums in ROLLUPS:
+                inside = ("period_start >= coalesce(%(cut_since)s::timestamptz, '-infinity') "
+                          "and period_start < coalesce(%(cut_until)s::timestamptz, 'infinity')")
+                cur.execute(f"select {dims}, {sums}, count(*) filter (where not ({inside})) "
+                            f"from analytics.{name}_stats_between(%(since)s, %(until)s, %(slack)s) "
+                            + (f"where {inside} " if rng else "") + f"group by {dims}", bounds)
+                rows = cur.fetchall()
+                outside = sum(row[-1] for row in rows)
+                got = {row[:-1] for row in rows}
+                cur.execute(f"select {dims}, {raw_sums} from analytics.{raw} where {where} group by {dims}", bounds)
+                expected = set(cur.fetchall())
+                if got != expected or outside:
+                    problems.append(f"{name} [{since}, {until}): {len(got ^ expected)} groups differ, e.g. "
+                                    f"{sorted(got ^ expected, key=str)[:2]}; {outside} rows labelled outside")
+    return problems
+
+
+def test_every_rollup_equals_its_raw_view_on_random_ranges(seeded_url):
+    with database.connect(seeded_url) as conn, conn.cursor() as cur:
+        cur.execute("select now()")
+        now = cur.fetchone()[0]
+    ranges = random_ranges(random.Random(SEED), now, 200)
+    assert between_problems(seeded_url, ranges) == []
+
+
+def test_with_a_slack_a_filter_up_to_a_minute_off_cuts_the_rows_exactly(seeded_url):
+    """Superset's filter on period_start and the bounds its dataset SQL gets come from two
+    readings of "now" (seen a second apart): the sums within the filter are the raw view's."""
+    with database.connect(seeded_url) as conn, conn.cursor() as cur:
+        cur.execute("select now()")
+        now = cur.fetchone()[0]
+    rng = random.Random(SEED + 1)
+    assert between_problems(seeded_url, random_ranges(rng, now, 60), rng) == []
+
+
+# --- through Superset: every chart on a rollup, many ranges in one chart data request each -------
+
+# Superset's named ranges (relative to now: DEFAULT_RELATIVE_*_TIME = "now") and calendar ranges
+NAMED = ["No filter", "Last day", "Last week", "Last month", "Last quarter", "Last year",
+         "previous calendar week", "previous calendar month", "previous calendar year"]
+# Each ranged dataset at the raw grain: one row per raw row, its measures as the rollup names them,
+# so the chart's own query on it is "the same question asked of the raw data"
+RAW_GRAIN = {
+    "agent_stats": "select created_at as period_start, brand_id, brand_name, agent_name, model, 1 as executions, "
+                   "is_success as successes, latency_ms as latency_ms_sum from analytics.agent_logs",
+    "error_stats": "select created_at as period_start, brand_id, brand_name, agent_name, model, error_type, "
+                   "1 as failures, 1 - is_recovered as still_failing, is_recovered as recovered, "
+                   "recovery_seconds as recovery_seconds_sum from analytics.errors",
+    "router_stats": "select created_at as period_start, intent_type, selected_model, risk_level, 1 as decisions, "
+                    "context_size_before as context_before_sum, context_size_after as context_after_sum "
+                    "from analytics.router_logs",
+    "workflow_stats": "select created_at as period_start, brand_id, brand_name, status, 1 as runs, "
+                      "(duration_seconds is not null)::integer as durations, "
+                      "duration_seconds as duration_seconds_sum from analytics.workflows",
+    "asset_stats": "select created_at as period_start, brand_id, brand_name, asset_type, 1 as assets, "
+                   "is_reviewed as reviewed, is_approved as approved, (review_score is not null)::integer as scored, "
+                   "review_score as review_score_sum from analytics.assets",
+    "workflow_daily": "select created_at as day, brand_id, brand_name, 1 as workflow_count, "
+                      "(status = 'completed')::integer as completed_count, "
+                      "(status = 'failed')::integer as failed_count from analytics.workflows",
+}
+RANGED_FROM = re.compile(r"\(select \* from analytics\.(\w+)_between\((?:'[^']*'|null), (?:'[^']*'|null), "
+                         r"interval '[^']*'\)\s*\)", re.I)
+
+
+def superset_range(since: datetime, until: datetime | None) -> str:
+    """A custom range as the filter bar writes it: local times (UTC here), to the second."""
+    def local(moment):
+        return moment.astimezone(timezone.utc).replace(microsecond=0, tzinfo=None).isoformat()
+    return f"{local(since)} : {local(until) if until else 'now'}"
+
+
+def ranged_charts(api) -> dict[str, dict]:
+    """Chart name -> its YAML, for the charts on the ranged datasets."""
+    views = {yaml_uuid: name for name, yaml_uuid in _dataset_uuids().items() if name in RANGED_VIEWS}
+    charts = {}
+    for path in sorted((assets.ASSETS_DIR / "charts").glob("*.yaml")):
+        chart = assets.load_yaml(path.read_text())
+        if chart["dataset_uuid"] in views:
+            charts[chart["slice_name"]] = {**chart, "view": views[chart["dataset_uuid"]]}
+    return charts
+
+
+def _dataset_uuids() -> dict[str, str]:
+    return {assets.load_yaml(p.read_text())["table_name"]: assets.load_yaml(p.read_text())["uuid"]
+            for p in (assets.ASSETS_DIR / "datasets").glob("*/*.yaml")}
+
+
+def chart_context(chart: dict, chart_id: int, dataset_id: int, time_ranges: list[str]) -> dict:
+    """The chart's saved query, once per time range, without post-processing (the numbers come
+    before it) and without its row limit (a top-N cut may pick among ties)."""
+    context = json.loads(chart["query_context"])
+    (query,) = context["queries"]
+    queries = []
+    for time_range in time_ranges:
+        q = json.loads(json.dumps(query))
+        ranged = [f for f in q["filters"] if f["op"] == "TEMPORAL_RANGE"]
+        if not ranged:  # a chart over all time by default
+            ranged = [{"col": _time_column(chart), "op": "TEMPORAL_RANGE"}]
+            q["filters"].append(ranged[0])
+        ranged[0]["val"] = time_range
+        q.update(post_processing=[], row_limit=100000, series_limit=0)
+        queries.append(q)
+    return {"datasource": {"id": dataset_id, "type": "table"}, "force": True, "queries": queries,
+            "form_data": {**context["form_data"], "slice_id": chart_id}, "result_format": "json",
+            "result_type": "full"}
+
+
+def _time_column(chart: dict) -> str:
+    return "day" if chart["view"] == "workflow_daily" else "period_start"
+
+
+def raw_rows(url: str, sql: str, view: str, brand_id: int | None = None) -> tuple[list[str], list[tuple]]:
+    """The chart's own SQL, as Superset ran it, on the raw rows instead of the rollup."""
+    raw = RAW_GRAIN[view] + (f" where brand_id = {int(brand_id)}" if brand_id is not None else "")
+    replaced, count = RANGED_FROM.subn(f"({raw})", sql)
+    assert count == 1, f"no ranged FROM in {sql}"
+    with database.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(replaced)
+        return [c.name for c in cur.description], cur.fetchall()
+
+
+def _comparable(value):
+    if isinstance(value, datetime):
+        return round(value.timestamp() * 1000)
+    if value is None or isinstance(value, str):
+        return value
+    return float(value)
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    return a == b
+
+
+def differing(result: dict, expected_columns: list[str], expected: list[tuple], view: str) -> str | None:
+    """None when the API's rows equal the raw query's (in any order), else what differs."""
+    names = result["colnames"]
+    got = [tuple(_comparable(row[name]) for name in names) for row in result["data"]]
+    want = [tuple(_comparable(value) for value in row) for row in expected]
+    if view == "workflow_daily":  # zero-filled days: the spec's fix, absent from the raw rows
+        got = [row for row in got if any(row[1:])]
+    if len(names) != len(expected_columns):
+        return f"columns {names} vs {expected_columns}"
+    got, want = sorted(got, key=repr), sorted(want, key=repr)
+    if len(got) != len(want):
+        return f"{len(got)} rows vs {len(want)}: {sorted(set(got) ^ set(want), key=repr)[:3]}"
+    pairs = [(x, y) for x, y in zip(got, want) if not all(_same(a, b) for a, b in zip(x, y))]
+    return f"{len(pairs)} of {len(got)} rows differ, e.g. {pairs[:2]}" if pairs else None
+
+
+def post_chart_ranges(session, charts, ids, datasets, time_ranges_of):
+    """Every chart's ranges in one chart data request; yields (chart name, range, result)."""
+    for name, chart in charts.items():
+        time_ranges = time_ranges_of(name, chart)
+        context = chart_context(chart, ids[name], datasets[chart["view"]], time_ranges)
+        response = session.post(f"{session.base}/api/v1/chart/data", json=context, timeout=300)
+        assert response.status_code == 200, f"{name}: {response.status_code} {response.text[:500]}"
+        results = response.json()["result"]
+        assert len(results) == len(time_ranges)
+        yield from ((name, chart, time_range, result) for time_range, result in zip(time_ranges, results))
+
+
+def test_every_rollup_chart_equals_its_raw_rows_for_every_range(api, bootstrapped):
+    url = bootstrapped["url"]
+    charts = ranged_charts(api)
+    assert len(charts) == 20, sorted(charts)
+    ids = {c["slice_name"]: c["id"] for c in api_list(api, "chart")}
+    datasets = {d["table_name"]: d["id"] for d in api_list(api, "dataset")}
+    rng = random.Random(SEED)
+    now = datetime.now(timezone.utc)
+    drawn = 0
+
+    def time_ranges_of(name, chart):
+        nonlocal drawn
+        default = [f["val"] for f in json.loads(chart["query_context"])["queries"][0]["filters"]
+                   if f["op"] == "TEMPORAL_RANGE"] or ["No filter"]
+        hours = [f'DATEADD(DATETIME("now"), -{n}, hour) : now' for n in (1, rng.randint(2, 23), rng.randint(24, 200))]
+        custom = [superset_range(s, u) for s, u in random_ranges(rng, now, 13) if s is not None]
+        drawn += len(custom)
+        return [*default, *NAMED, *hours, *custom]
+
+    problems = []
+    for name, chart, time_range, result in post_chart_ranges(api, charts, ids, datasets, time_ranges_of):
+        assert "_between('" in result["query"] or time_range.startswith("No filter"), result["query"]
+        columns, rows = raw_rows(url, result["query"], chart["view"])
+        found = differing(result, columns, rows, chart["view"])
+        if found:
+            problems.append(f"{name}, {time_range}: {found}")
+    assert drawn >= 200
+    assert not problems, "\n".join(problems)
+
+
+def test_a_row_at_a_ranges_first_second_counts_and_at_its_end_does_not(api, bootstrapped):
+    """Executions inserted at the first second of a custom range and at its end, far below the
+    watermark: the chart counts the first at once (its second is read from the raw rows), not the
+    other, and the same after a refresh rolls them into their hours."""
+    url = bootstrapped["url"]
+    charts = {"Executions per agent": ranged_charts(api)["Executions per agent"]}
+    ids = {c["slice_name"]: c["id"] for c in api_list(api, "chart")}
+    datasets = {d["table_name"]: d["id"] for d in api_list(api, "dataset")}
+    start = (datetime.now(timezone.utc) - timedelta(days=4, hours=5)).replace(minute=17, second=23, microsecond=0)
+    end = start + timedelta(days=1, hours=2, minutes=11, seconds=7)
+    time_range = superset_range(start, end)
+
+    def planner_count() -> float:
+        (_, _, _, result), = post_chart_ranges(api, charts, ids, datasets, lambda *_: [time_range])
+        return next(row["executions"] for row in result["data"] if row["agent_name"] == "planner")
+
+    before = planner_count()
+    with database.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("select id from public.workflows order by id limit 1")
+        workflow = cur.fetchone()[0]
+        for at in (start, end):
+            cur.execute("insert into public.agent_logs (workflow_id, agent_name, model, status, latency_ms, created_at) "
+                        "values (%s, 'planner', 'gpt-4o', 'success', 10, %s)", (workflow, at))
+    assert planner_count() == before + 1
+    from sparklio_bi import config, rollups
+    rollups.refresh_in_transaction(url, config.load())
+    assert planner_count() == before + 1
+
