@@ -325,7 +325,7 @@ def zone_of_install(cur, settings: config.Settings) -> str | None:
 def ensure_timezone(url: str, settings: config.Settings) -> str | None:
     """After SPARKLIO_TIMEZONE changed: the `_buckets` functions redefined in the new zone and
     every rollup rebuilt, in one transaction (locked as a refresh is). Returns what was done (None:
-    nothing to do). The views that name the zone (workflow_daily) are migrate.repair_views' job."""
+    nothing to do). A view that names the zone (none at head) is migrate.repair_views' job."""
     from . import database, views
 
     with database.connect(url) as conn, conn.cursor() as cur:

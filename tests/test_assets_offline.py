@@ -108,6 +108,7 @@ def broken(tmp_path_factory):
     edit(datasets / "agent_stats.yaml", lambda d: d.update(main_dttm_col="agent_name"))
     edit(charts / "Risk_level_distribution.yaml", lambda c: c["params"].update(row_limit=5))
     edit(datasets / "workflows.yaml", lambda d: d["columns"].append(dict(d["columns"][0])))  # Superset keeps one
+    edit(datasets / "error_stats.yaml", lambda d: d.update(sql=None))  # back to the view: whole hours only
     twin_dataset = yaml.safe_load((datasets / "brands.yaml").read_text())
     (datasets / "brands_again.yaml").write_text(yaml.safe_dump({**twin_dataset, "uuid": str(uuid.uuid4())}))
     problems = assets.validate(root)
@@ -159,12 +160,17 @@ def test_missing_dataset(broken):
 
 def test_dataset_columns_follow_the_views_header(broken):
     """A dataset lists exactly its view's header columns, with their types and time column."""
-    assert "is in sql/views/router_stats__v1.sql but not in the dataset" in \
+    assert "is in sql/views/router_stats__v2.sql but not in the dataset" in \
         problem(broken, "datasets/Sparklio_Analytics/router_stats.yaml", "columns")
-    assert "'ghost' is not a column of sql/views/workflow_stats__v1.sql" in \
+    assert "'ghost' is not a column of sql/views/workflow_stats__v2.sql" in \
         problem(broken, "datasets/Sparklio_Analytics/workflow_stats.yaml", "columns")
     assert "'BIGINT'" in problem(broken, "datasets/Sparklio_Analytics/asset_stats.yaml", "columns.assets.type")
     assert "'period_start'" in problem(broken, "datasets/Sparklio_Analytics/agent_stats.yaml", "main_dttm_col")
+
+
+def test_a_rollup_dataset_reads_its_range_function(broken):
+    """A chart on the plain error_stats view would count whole hours and days only."""
+    assert "error_stats_between" in problem(broken, "datasets/Sparklio_Analytics/error_stats.yaml", "sql")
 
 
 def test_a_column_listed_twice(broken):

@@ -1,4 +1,4 @@
-"""The rollups (sparklio_bi/rollups.py, migration 0007): every *_stats view adds up to exactly
+"""The rollups (sparklio_bi/rollups.py, migrations 0007 and 0012): every *_stats view adds up to exactly
 what its raw view holds, per day and dimension values, after a full build and after incremental
 refreshes that follow inserts (new, late and backdated rows), updates in place (a failure that
 recovers, a workflow that completes, an asset reviewed) and midnight; new rows show at once."""
@@ -120,37 +120,48 @@ def test_inserts_and_updates_show_live_or_after_one_refresh(rolled_url):
         assert cur.fetchone()[0] == 1, "the Agent filter's options miss a new agent"
 
 
-def test_a_refresh_with_nothing_new_recomputes_only_what_is_cheap(rolled_url):
+def test_a_refresh_with_nothing_new_recomputes_only_the_watermarks_hour(rolled_url):
+    """The watermark moves to the refresh's now(): its hour (two, across an hour's end) is all a
+    refresh with nothing new recomputes."""
     refresh(rolled_url)
     done = {r.rollup: r for r in refresh(rolled_url)}
-    assert done["workflow"].periods == 0 and done["asset"].periods == 0 and done["router"].periods == 0
+    assert all(1 <= r.periods <= 2 for r in done.values()), done
+    with database.connect(rolled_url) as conn, conn.cursor() as cur:
+        cur.execute("select count(distinct watermark), max(watermark) > now() - interval '1 minute' "
+                    "from analytics.rollup_state")
+        assert cur.fetchone() == (1, True)
 
 
-def test_midnight_turns_the_hours_of_the_day_into_one_day(rolled_url):
-    """Yesterday's hourly rows become one row per day and dimensions at the first refresh after
-    midnight (simulated by moving the watermark back by a day)."""
+def test_midnight_adds_the_hours_of_the_day_up_into_one_day(rolled_url):
+    """At the first refresh after midnight (simulated by moving the watermark back by a day and
+    taking yesterday's day rows away), yesterday gets its one row per dimension values in the
+    days table, added up from its hours, which stay."""
     with database.connect(rolled_url) as conn, conn.cursor() as cur:
         cur.execute("update analytics.rollup_state set watermark = watermark - interval '1 day'")
-        # what an earlier refresh left for yesterday: hourly rows
         cur.execute("select date_trunc('day', now()) - interval '1 day'")
         yesterday = cur.fetchone()[0]
         cur.execute("delete from analytics.router_rollup where period_start >= %s", (yesterday,))
-        for hour in range(24):
-            start = yesterday + timedelta(hours=hour)
-            cur.execute("insert into analytics.router_rollup select * from analytics.router_buckets('hour', %s, %s)",
-                        (start, start + timedelta(hours=1)))
     refresh(rolled_url)
     with database.connect(rolled_url) as conn, conn.cursor() as cur:
-        cur.execute("""select count(distinct period_start) from analytics.router_rollup
+        cur.execute("""select count(distinct period_start), count(*) from analytics.router_rollup
                        where period_start >= %s and period_start < %s""", (yesterday, yesterday + timedelta(days=1)))
-        assert cur.fetchone()[0] == 1
+        days, rows = cur.fetchone()
+        assert days == 1 and rows > 1
+        day = (yesterday, yesterday + timedelta(days=1))
+        cur.execute("select count(distinct period_start) from analytics.router_hours "
+                    "where period_start >= %s and period_start < %s", day)
+        hours = cur.fetchone()[0]
+        cur.execute("select count(distinct date_trunc('hour', created_at)) from analytics.router_logs "
+                    "where created_at >= %s and created_at < %s", day)
+        assert hours == cur.fetchone()[0] > 12
         assert differences(cur) == {}
 
 
 def test_a_full_refresh_rebuilds_a_damaged_rollup(rolled_url):
     with database.connect(rolled_url) as conn, conn.cursor() as cur:
         cur.execute("delete from analytics.asset_rollup where period_start < now() - interval '30 days'")
-        assert "asset_stats" in differences(cur)
+        cur.execute("delete from analytics.agent_hours where period_start >= now() - interval '20 hours'")
+        assert {"asset_stats", "agent_stats"} <= set(differences(cur))
     refresh(rolled_url, full=True)
     with database.connect(rolled_url) as conn, conn.cursor() as cur:
         assert differences(cur) == {}

@@ -1,6 +1,9 @@
 -- functions, one set per rollup <name> (agent, error, router, workflow, asset):
 --   <name>_buckets(period, since, until): the rollup's rows for the raw rows created in
---     [since, until), per period ('day' or 'hour', in SPARKLIO_TIMEZONE); fills <name>_hours
+--     [since, until), per period ('hour', or 'microseconds': each row's own time; in
+--     SPARKLIO_TIMEZONE); fills <name>_hours; PL/pgSQL, so each call is planned with its own
+--     bounds (a few thousand rows at a range's ends: index lookups of their brands;
+--     millions in a full build: hash joins)
 --   <name>_days(since, until): whole days' rows of <name>_rollup, added up from <name>_hours
 --   <name>_stats_between(since, until, slack): the rollup's rows for exactly the rows created
 --     in [since, until) (null: unbounded), every row's period_start inside the range: whole days
@@ -13,7 +16,7 @@
 --     differ by a second)
 -- and rollup_span(rollup, since, until, slack), the cut of a range into those parts; and
 -- workflow_daily_between(since, until), chart 1.1's calendar of days for a range
--- v2: adds _days, _stats_between, rollup_span and workflow_daily_between; _buckets unchanged
+-- v2: adds _days, _stats_between, rollup_span and workflow_daily_between; _buckets in PL/pgSQL
 -- why: Superset gives a chart's time range to its dataset's SQL ({{ from_dttm }}, {{ to_dttm }}),
 --      so a chart on <name>_stats_between equals the raw view's numbers for any range, reading
 --      a few thousand rows; the *_stats views are <name>_stats_between(null, null)
@@ -97,14 +100,18 @@ returns table (
     period_start timestamptz, brand_id bigint, brand_name text, agent_name text, model text,
     executions bigint, successes bigint, latency_ms_sum bigint
 )
-language sql stable
+language plpgsql stable
 as '
+#variable_conflict use_column
+begin
+    return query
     select
         date_trunc(period, created_at, ''${timezone}''), brand_id, brand_name, agent_name, model,
         count(*), sum(is_success), sum(latency_ms)
     from ${analytics}.agent_logs
     where created_at >= since and created_at < until
-    group by 1, 2, 3, 4, 5
+    group by 1, 2, 3, 4, 5;
+end
 ';
 
 create function ${analytics}.agent_days(since timestamptz, until timestamptz)
@@ -163,14 +170,18 @@ returns table (
     error_type text, failures bigint, still_failing bigint, recovered bigint,
     recovery_seconds_sum double precision
 )
-language sql stable
+language plpgsql stable
 as '
+#variable_conflict use_column
+begin
+    return query
     select
         date_trunc(period, created_at, ''${timezone}''), brand_id, brand_name, agent_name, model, error_type,
         count(*), sum(1 - is_recovered), sum(is_recovered), sum(recovery_seconds)
     from ${analytics}.errors
     where created_at >= since and created_at < until
-    group by 1, 2, 3, 4, 5, 6
+    group by 1, 2, 3, 4, 5, 6;
+end
 ';
 
 create function ${analytics}.error_days(since timestamptz, until timestamptz)
@@ -230,14 +241,18 @@ returns table (
     period_start timestamptz, intent_type text, selected_model text, risk_level text,
     decisions bigint, context_before_sum bigint, context_after_sum bigint
 )
-language sql stable
+language plpgsql stable
 as '
+#variable_conflict use_column
+begin
+    return query
     select
         date_trunc(period, created_at, ''${timezone}''), intent_type, selected_model, risk_level,
         count(*), sum(context_size_before), sum(context_size_after)
     from ${analytics}.router_logs
     where created_at >= since and created_at < until
-    group by 1, 2, 3, 4
+    group by 1, 2, 3, 4;
+end
 ';
 
 create function ${analytics}.router_days(since timestamptz, until timestamptz)
@@ -295,14 +310,18 @@ returns table (
     period_start timestamptz, brand_id bigint, brand_name text, status text, runs bigint,
     durations bigint, duration_seconds_sum double precision
 )
-language sql stable
+language plpgsql stable
 as '
+#variable_conflict use_column
+begin
+    return query
     select
         date_trunc(period, created_at, ''${timezone}''), brand_id, brand_name, status,
         count(*), count(duration_seconds), sum(duration_seconds)
     from ${analytics}.workflows
     where created_at >= since and created_at < until
-    group by 1, 2, 3, 4
+    group by 1, 2, 3, 4;
+end
 ';
 
 create function ${analytics}.workflow_days(since timestamptz, until timestamptz)
@@ -360,14 +379,18 @@ returns table (
     period_start timestamptz, brand_id bigint, brand_name text, asset_type text, assets bigint,
     reviewed bigint, approved bigint, scored bigint, review_score_sum numeric
 )
-language sql stable
+language plpgsql stable
 as '
+#variable_conflict use_column
+begin
+    return query
     select
         date_trunc(period, created_at, ''${timezone}''), brand_id, brand_name, asset_type,
         count(*), sum(is_reviewed), sum(is_approved), count(review_score), sum(review_score)
     from ${analytics}.assets
     where created_at >= since and created_at < until
-    group by 1, 2, 3, 4
+    group by 1, 2, 3, 4;
+end
 ';
 
 create function ${analytics}.asset_days(since timestamptz, until timestamptz)
