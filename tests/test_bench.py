@@ -39,3 +39,20 @@ def test_bench_measures_every_chart_and_dashboard(server, api, bootstrapped, set
     (tmp_path / "RESULTS-dashboards.md").write_text(bench.markdown(results))
     assert "| 8.4 |" in (tmp_path / "RESULTS-dashboards.md").read_text()
     assert any(line.startswith("8.4 ") for line in bench.summary_lines(results))
+
+
+def test_bench_measures_every_rollup_chart_on_every_range_while_rows_arrive(server, api, bootstrapped, settings):
+    owner_url = bootstrapped["url"]
+    reader_url = privileges.reader_url(owner_url, settings)
+    ranged = bench.measure_ranges(server, api, owner_url, reader_url, runs=1, progress=lambda line: None)
+    ranged = json.loads(json.dumps(ranged, default=str))
+    assert len(ranged["charts"]) == 20
+    for chart in ranged["charts"]:
+        assert len(chart["ranges"]) == 1 + len(bench.NAMED_RANGES) + bench.CUSTOM_RANGES, chart["key"]
+        for figure in chart["ranges"].values():
+            assert 0 < figure["p50"] <= figure["p95"] and figure["live_rows"] >= 0
+    assert ranged["write_rate_per_hour"] > 0
+    target = bench.range_targets(ranged)["range_query_p95"]
+    assert isinstance(target["met"], bool) and target["figure"].startswith("worst ")
+    results = {"runs": 1, "charts": [], "dashboards": [], "targets": {}, "ranges": ranged}
+    assert "| chart | default p95 |" in bench.markdown(results)
