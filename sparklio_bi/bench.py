@@ -396,12 +396,7 @@ def measure_rollups(base: str, session: requests.Session, owner_url: str, settin
     samples = []
     for _ in range(runs):
         with database.connect(owner_url) as conn, conn.cursor() as cur:
-            for table, columns in (("agent_logs", "workflow_id, agent_name, model, status, latency_ms, error_type, "
-                                                  "error_message, error_at, recovered_at"),
-                                   ("router_logs", "workflow_id, intent_type, selected_model, risk_level, "
-                                                   "context_size_before, context_size_after")):
-                cur.execute(f"insert into public.{table} ({columns}, created_at) "
-                            f"select {columns}, now() from public.{table} order by id desc limit %s", (batch,))
+            insert_new_rows(cur, batch)
             cur.execute("""update public.workflows set status = 'completed', completed_at = now()
                            where id in (select id from public.workflows where status = 'running' limit %s)""",
                         (max(1, batch // 6),))
@@ -453,6 +448,16 @@ NAMED_RANGES = ("Last day", "Last week", "Last month", "Last quarter", "Last yea
 CUSTOM_RANGES = 4
 
 
+def insert_new_rows(cur, rows: int) -> None:
+    """`rows` new agent_logs and as many router_logs, copies of the latest, created now."""
+    for table, columns in (("agent_logs", "workflow_id, agent_name, model, status, latency_ms, error_type, "
+                                          "error_message, error_at, recovered_at"),
+                           ("router_logs", "workflow_id, intent_type, selected_model, risk_level, "
+                                           "context_size_before, context_size_after")):
+        cur.execute(f"insert into public.{table} ({columns}, created_at) "
+                    f"select {columns}, now() from public.{table} order by id desc limit %s", (rows,))
+
+
 class Writer(threading.Thread):
     """Rows arriving while the bench measures: every second, agent_logs and router_logs rows (copies
     of the latest, created now) at `per_hour` rows an hour each, as Sparklio's application writes."""
@@ -470,12 +475,7 @@ class Writer(threading.Thread):
                 batch, due = int(due), due - int(due)
                 if not batch:
                     continue
-                for table, columns in (("agent_logs", "workflow_id, agent_name, model, status, latency_ms, "
-                                                      "error_type, error_message, error_at, recovered_at"),
-                                       ("router_logs", "workflow_id, intent_type, selected_model, risk_level, "
-                                                       "context_size_before, context_size_after")):
-                    cur.execute(f"insert into public.{table} ({columns}, created_at) select {columns}, now() "
-                                f"from public.{table} order by id desc limit %s", (batch,))
+                insert_new_rows(cur, batch)
                 self.written += batch
 
 
