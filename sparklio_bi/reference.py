@@ -11,6 +11,7 @@ tables, with the documented fixes applied) next to the query the chart runs on t
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 
@@ -308,6 +309,18 @@ def without_zero_filled_days(actual: list[tuple], expected: list[tuple]) -> list
     present = {normalise(row[0]) for row in expected}
     return [row for row in actual
             if normalise(row[0]) in present or any(v not in (0, None) for v in row[1:])]
+
+
+_FILTER_END = re.compile(r"< TO_TIMESTAMP\('([0-9-]+ [0-9:.]+)', 'YYYY-MM-DD HH24:MI:SS\.US'\)")
+
+
+def at_the_charts_now(sql: str, payload: dict) -> str:
+    """The reference SQL with now() at the end of the time filter Superset wrote for the chart
+    (its "now"; the chart data answer carries its SQL), when it has one: both then ask of the
+    same instant."""
+    query = (payload.get("result") or [{}])[0].get("query") or ""
+    found = _FILTER_END.search(query)
+    return sql.replace("now()", f"'{found[1]}'::timestamptz") if found else sql
 
 
 def run_reference(url: str, sql: str, search_path: str = "public") -> list[tuple]:
