@@ -481,6 +481,41 @@ class Writer(threading.Thread):
                 self.written += batch
 
 
+def ranged_charts() -> list[dict]:
+    """The charts of assets/ on the rollup datasets, each with its dataset's "view" and
+    "time_column"."""
+    from .assets import RANGED_VIEWS, load_yaml
+
+    datasets = {}
+    for path in sorted((PROJECT_ROOT / "assets" / "datasets").glob("*/*.yaml")):
+        cfg = load_yaml(path.read_text())
+        if cfg["table_name"] in RANGED_VIEWS:
+            datasets[cfg["uuid"]] = cfg
+    out = []
+    for path in sorted((PROJECT_ROOT / "assets" / "charts").glob("*.yaml")):
+        chart = load_yaml(path.read_text())
+        dataset = datasets.get(chart["dataset_uuid"])
+        if dataset:
+            out.append({**chart, "view": dataset["table_name"], "time_column": dataset["main_dttm_col"]})
+    return out
+
+
+def queries_for_ranges(chart: dict, time_ranges: list[str]) -> list[dict]:
+    """The chart's saved query once per time range: its time range filter set to each (one on
+    its dataset's time column added when the chart has none)."""
+    (query,) = json.loads(chart["query_context"])["queries"]
+    queries = []
+    for time_range in time_ranges:
+        q = json.loads(json.dumps(query))
+        ranged = [f for f in q["filters"] if f["op"] == "TEMPORAL_RANGE"]
+        if not ranged:  # a chart over all time by default
+            ranged = [{"col": chart["time_column"], "op": "TEMPORAL_RANGE"}]
+            q["filters"].append(ranged[0])
+        ranged[0]["val"] = time_range
+        queries.append(q)
+    return queries
+
+
 def recent_hourly_rate(owner_url: str) -> float:
     """agent_logs rows an hour over the data's last 24 hours."""
     with database.connect(owner_url) as conn, conn.cursor() as cur:
@@ -498,17 +533,10 @@ def measure_ranges(base: str, session: requests.Session, owner_url: str, reader_
     rollup's watermark (the live part) when it was measured."""
     import random
 
-    from .assets import RANGED_VIEWS, load_yaml
-
     rng = random.Random(seed)
     per_hour = recent_hourly_rate(owner_url)
     writer = Writer(owner_url, per_hour)
     writer.start()
-    charts_by_uuid = {}
-    for path in sorted((PROJECT_ROOT / "assets" / "datasets").glob("*/*.yaml")):
-        cfg = load_yaml(path.read_text())
-        if cfg["table_name"] in RANGED_VIEWS:
-            charts_by_uuid[cfg["uuid"]] = cfg["table_name"]
     ids = {c["slice_name"]: c["id"] for c in listing(base, session, "chart")}
     dataset_ids = {d["table_name"]: d["id"] for d in listing(base, session, "dataset")}
     headers = csrf_headers(base, session)
@@ -518,13 +546,10 @@ def measure_ranges(base: str, session: requests.Session, owner_url: str, reader_
         with database.connect(owner_url) as conn, conn.cursor() as cur:
             cur.execute("select now()")
             now = cur.fetchone()[0]
-        for path in sorted((PROJECT_ROOT / "assets" / "charts").glob("*.yaml")):
-            chart = load_yaml(path.read_text())
-            if chart["dataset_uuid"] not in charts_by_uuid:
-                continue
+        for chart in ranged_charts():
             context = json.loads(chart["query_context"])
-            (query,) = context["queries"]
-            default = next((f["val"] for f in query["filters"] if f["op"] == "TEMPORAL_RANGE"), "No filter")
+            default = next((f["val"] for f in context["queries"][0]["filters"] if f["op"] == "TEMPORAL_RANGE"),
+                           "No filter")
             custom = []
             for _ in range(CUSTOM_RANGES):
                 start = now - timedelta(seconds=rng.randint(3600, 60 * 86400))
@@ -532,18 +557,8 @@ def measure_ranges(base: str, session: requests.Session, owner_url: str, reader_
                 custom.append(f"{start.replace(tzinfo=None).isoformat(timespec='seconds')} : "
                               f"{min(end, now).replace(tzinfo=None).isoformat(timespec='seconds')}")
             ranges = [default, *NAMED_RANGES, *custom]
-            queries = []
-            for time_range in ranges:
-                q = json.loads(json.dumps(query))
-                flt = [f for f in q["filters"] if f["op"] == "TEMPORAL_RANGE"]
-                if not flt:
-                    flt = [{"col": "day" if charts_by_uuid[chart["dataset_uuid"]] == "workflow_daily" else
-                            "period_start", "op": "TEMPORAL_RANGE"}]
-                    q["filters"].append(flt[0])
-                flt[0]["val"] = time_range
-                queries.append(q)
-            context.update(queries=queries, result_type="query", force=True,
-                           datasource={"id": dataset_ids[charts_by_uuid[chart["dataset_uuid"]]], "type": "table"},
+            context.update(queries=queries_for_ranges(chart, ranges), result_type="query", force=True,
+                           datasource={"id": dataset_ids[chart["view"]], "type": "table"},
                            form_data={**context["form_data"], "slice_id": ids[chart["slice_name"]]})
             answer = _post(session, f"{base}/api/v1/chart/data", context, headers).json()
             figures = {}
@@ -559,8 +574,7 @@ def measure_ranges(base: str, session: requests.Session, owner_url: str, reader_
             key = keys.get(chart["slice_name"], "?")
             progress(f"ranges {key:<4} {chart['slice_name'][:34]:<34} worst p95 {worst['p95']:>6.1f} ms "
                      f"over {len(figures)} ranges")
-            out.append({"key": key, "title": chart["slice_name"], "dataset": charts_by_uuid[chart["dataset_uuid"]],
-                        "ranges": figures})
+            out.append({"key": key, "title": chart["slice_name"], "dataset": chart["view"], "ranges": figures})
     finally:
         writer.stopped.set()
         writer.join(10)

@@ -182,14 +182,18 @@ def _refresh_one(cur, settings: config.Settings, rollup: Rollup, full: bool, now
         cur.execute(f"delete from {a}.{rollup.name}_hours")
         cur.execute(f"delete from {a}.{rollup.table}")
         hours, days = [(None, now)], [(None, today)]
+        periods = 2  # all of them, counted as one build of each table
     else:
         watermark, previous_id, previous_xmin = state
         changed = _changed_hours(cur, settings, rollup, watermark, previous_id, previous_xmin)
         changed |= set(_hours_between(_hour_of(watermark, zone), now))  # the hours the watermark passed
         for day in drifted:
             changed |= set(_hours_between(day, _days_before(day, -1, zone)))
+        changed = {hour for hour in changed if hour < now}  # a drifted today's later hours hold nothing
+        past_days = sorted({_day_of(hour, zone) for hour in changed} - {today})  # today has no day row yet
         hours = _runs(sorted(changed), timedelta(hours=1), now)
-        days = _runs(sorted({_day_of(h, zone) for h in changed if _day_of(h, zone) < today}), None, today, zone)
+        days = _runs(past_days, None, today, zone)
+        periods = len(changed) + len(past_days)
     rows = 0
     for since, until in hours:
         rows += _recompute(cur, a, f"{rollup.name}_hours", f"{rollup.name}_buckets('hour', %s, %s)", since, until)
@@ -206,7 +210,6 @@ def _refresh_one(cur, settings: config.Settings, rollup: Rollup, full: bool, now
                 {"rollup": rollup.name, "now": now, "id": last_id, "xmin": snapshot_xmin})
     starts = [start for start, _ in hours]
     since = "-infinity" if None in starts else min(starts, default=None)
-    periods = sum(_count(start, end, zone) for start, end in hours) + len(_days_in(days, zone))
     return Refreshed(rollup.name, periods, rows, time.monotonic() - started, since,
                      tuple(drifted) if state is not None and not full else ())
 
@@ -251,26 +254,6 @@ def _runs(starts: list[datetime], step: timedelta | None, end: datetime,
         else:
             runs.append([start, following])
     return [(since, min(until, end)) for since, until in runs]
-
-
-def _count(since: datetime | None, until: datetime, zone: ZoneInfo) -> int:
-    """Hours in a run (a full build counts as one)."""
-    if since is None:
-        return 1
-    return max(1, round((until - since) / timedelta(hours=1)))
-
-
-def _days_in(days: list[tuple[datetime | None, datetime]], zone: ZoneInfo) -> list[datetime]:
-    out = []
-    for since, until in days:
-        if since is None:
-            out.append(until)
-            continue
-        day = since
-        while day < until:
-            out.append(day)
-            day = _days_before(day, -1, zone)
-    return out
 
 
 def _changed_hours(cur, settings: config.Settings, rollup: Rollup, watermark: datetime, previous_id: int,

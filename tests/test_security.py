@@ -562,7 +562,7 @@ def test_a_brand_users_rollup_charts_equal_their_brands_raw_rows_on_random_range
     from tests.test_time_ranges import differing, post_chart_ranges, random_ranges, ranged_charts, raw_rows, superset_range
 
     brand_id, session, _ = brand
-    charts = {name: c for name, c in ranged_charts(api).items() if c["view"] != "router_stats"}
+    charts = {name: c for name, c in ranged_charts().items() if c["view"] != "router_stats"}
     ids = {c["slice_name"]: c["id"] for c in api_list(api, "chart")}
     datasets = {d["table_name"]: d["id"] for d in api_list(api, "dataset")}
     rng = random.Random(19)

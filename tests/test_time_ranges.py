@@ -12,8 +12,7 @@ import random
 import re
 from datetime import datetime, timedelta, timezone
 
-from sparklio_bi import assets, database
-from sparklio_bi.assets import RANGED_VIEWS
+from sparklio_bi import bench, database
 from tests.conftest import api_list
 
 SEED = 15
@@ -136,44 +135,20 @@ def superset_range(since: datetime, until: datetime | None) -> str:
     return f"{local(since)} : {local(until) if until else 'now'}"
 
 
-def ranged_charts(api) -> dict[str, dict]:
-    """Chart name -> its YAML, for the charts on the ranged datasets."""
-    views = {yaml_uuid: name for name, yaml_uuid in _dataset_uuids().items() if name in RANGED_VIEWS}
-    charts = {}
-    for path in sorted((assets.ASSETS_DIR / "charts").glob("*.yaml")):
-        chart = assets.load_yaml(path.read_text())
-        if chart["dataset_uuid"] in views:
-            charts[chart["slice_name"]] = {**chart, "view": views[chart["dataset_uuid"]]}
-    return charts
-
-
-def _dataset_uuids() -> dict[str, str]:
-    return {assets.load_yaml(p.read_text())["table_name"]: assets.load_yaml(p.read_text())["uuid"]
-            for p in (assets.ASSETS_DIR / "datasets").glob("*/*.yaml")}
+def ranged_charts() -> dict[str, dict]:
+    """Chart name -> its YAML, its dataset's view and time column, for the charts on the rollups."""
+    return {chart["slice_name"]: chart for chart in bench.ranged_charts()}
 
 
 def chart_context(chart: dict, chart_id: int, dataset_id: int, time_ranges: list[str]) -> dict:
     """The chart's saved query, once per time range, without post-processing (the numbers come
     before it) and without its row limit (a top-N cut may pick among ties)."""
-    context = json.loads(chart["query_context"])
-    (query,) = context["queries"]
-    queries = []
-    for time_range in time_ranges:
-        q = json.loads(json.dumps(query))
-        ranged = [f for f in q["filters"] if f["op"] == "TEMPORAL_RANGE"]
-        if not ranged:  # a chart over all time by default
-            ranged = [{"col": _time_column(chart), "op": "TEMPORAL_RANGE"}]
-            q["filters"].append(ranged[0])
-        ranged[0]["val"] = time_range
+    queries = bench.queries_for_ranges(chart, time_ranges)
+    for q in queries:
         q.update(post_processing=[], row_limit=100000, series_limit=0)
-        queries.append(q)
     return {"datasource": {"id": dataset_id, "type": "table"}, "force": True, "queries": queries,
-            "form_data": {**context["form_data"], "slice_id": chart_id}, "result_format": "json",
-            "result_type": "full"}
-
-
-def _time_column(chart: dict) -> str:
-    return "day" if chart["view"] == "workflow_daily" else "period_start"
+            "form_data": {**json.loads(chart["query_context"])["form_data"], "slice_id": chart_id},
+            "result_format": "json", "result_type": "full"}
 
 
 def raw_rows(url: str, sql: str, view: str, brand_id: int | None = None) -> tuple[list[str], list[tuple]]:
@@ -230,7 +205,7 @@ def post_chart_ranges(session, charts, ids, datasets, time_ranges_of):
 
 def test_every_rollup_chart_equals_its_raw_rows_for_every_range(api, bootstrapped):
     url = bootstrapped["url"]
-    charts = ranged_charts(api)
+    charts = ranged_charts()
     assert len(charts) == 20, sorted(charts)
     ids = {c["slice_name"]: c["id"] for c in api_list(api, "chart")}
     datasets = {d["table_name"]: d["id"] for d in api_list(api, "dataset")}
@@ -263,7 +238,7 @@ def test_a_row_at_a_ranges_first_second_counts_and_at_its_end_does_not(api, boot
     watermark: the chart counts the first at once (its second is read from the raw rows), not the
     other, and the same after a refresh rolls them into their hours."""
     url = bootstrapped["url"]
-    charts = {"Executions per agent": ranged_charts(api)["Executions per agent"]}
+    charts = {"Executions per agent": ranged_charts()["Executions per agent"]}
     ids = {c["slice_name"]: c["id"] for c in api_list(api, "chart")}
     datasets = {d["table_name"]: d["id"] for d in api_list(api, "dataset")}
     start = (datetime.now(timezone.utc) - timedelta(days=4, hours=5)).replace(minute=17, second=23, microsecond=0)
