@@ -1,17 +1,19 @@
-"""The rollups behind the dashboards: analytics.<name>_hours and <name>_rollup kept current
-incrementally.
+"""The rollups behind the dashboards: analytics.<name>_hours, <name>_rollup and <name>_months kept
+current incrementally.
 
 Each rollup holds, per period and dimension values, the sums its `<name>_buckets(period, since,
-until)` function computes from a raw view (sql/bundle/rollup_buckets__v2.sql): `<name>_hours`
+until)` function computes from a raw view (sql/bundle/rollup_buckets__v3.sql): `<name>_hours`
 every whole hour (in SPARKLIO_TIMEZONE) before the watermark and the watermark's own hour up to
-it, `<name>_rollup` every whole day before the watermark's day (added up from its hours). The
-charts read `<name>_stats_between(since, until)`: whole days from the one, the hours at the
-range's ends from the other, and the seconds before the first whole hour, after the last one and
-after the watermark from the raw view; so a chart equals its raw view for any range, at once.
+it, `<name>_rollup` every whole day before the watermark's day (added up from its hours),
+`<name>_months` every whole month before the watermark's month (added up from its days). The
+charts read `<name>_stats_between(since, until)`: whole months (for totals) and days from the
+tables, the hours at the range's ends, and the seconds before the first whole hour, after the
+last one and after the watermark from the raw view (or taken off a whole hour when fewer); so a
+chart equals its raw view for any range, at once.
 
 A refresh (every 30 s while Superset is served, or `sparklio-bi rollups refresh`) moves the
 watermark to its own snapshot's now() and recomputes only the hours that changed, then the days
-holding them, in one REPEATABLE READ transaction:
+and whole months holding them, in one REPEATABLE READ transaction:
 - the hours from the last watermark's hour to the new one (and, after midnight, the days they
   complete);
 - the hours of rows inserted or updated since the last refresh, found through the rows' `xmin`
@@ -181,8 +183,9 @@ def _refresh_one(cur, settings: config.Settings, rollup: Rollup, full: bool, now
     if state is None or full:
         cur.execute(f"delete from {a}.{rollup.name}_hours")
         cur.execute(f"delete from {a}.{rollup.table}")
-        hours, days = [(None, now)], [(None, today)]
-        periods = 2  # all of them, counted as one build of each table
+        cur.execute(f"delete from {a}.{rollup.name}_months")
+        hours, days, months = [(None, now)], [(None, today)], [(None, _month_of(today, zone))]
+        periods = 3  # all of them, counted as one build of each table
     else:
         watermark, previous_id, previous_xmin = state
         changed = _changed_hours(cur, settings, rollup, watermark, previous_id, previous_xmin)
@@ -191,17 +194,22 @@ def _refresh_one(cur, settings: config.Settings, rollup: Rollup, full: bool, now
             changed |= set(_hours_between(day, _days_before(day, -1, zone)))
         changed = {hour for hour in changed if hour < now}  # a drifted today's later hours hold nothing
         past_days = sorted({_day_of(hour, zone) for hour in changed} - {today})  # today has no day row yet
+        past_months = sorted({_month_of(day, zone) for day in past_days} - {_month_of(today, zone)})
         hours = _runs(sorted(changed), timedelta(hours=1), now)
         days = _runs(past_days, None, today, zone)
-        periods = len(changed) + len(past_days)
+        months = [(month, _next_month(month, zone)) for month in past_months]
+        periods = len(changed) + len(past_days) + len(past_months)
     rows = 0
     for since, until in hours:
         rows += _recompute(cur, a, f"{rollup.name}_hours", f"{rollup.name}_buckets('hour', %s, %s)", since, until)
     for since, until in days:
         rows += _recompute(cur, a, rollup.table, f"{rollup.name}_days(%s, %s)", since, until)
+    for since, until in months:  # after the days they add up
+        rows += _recompute(cur, a, f"{rollup.name}_months", f"{rollup.name}_month_totals(%s, %s)", since, until)
     if full:
         cur.execute(f"analyze {a}.{rollup.name}_hours")
         cur.execute(f"analyze {a}.{rollup.table}")
+        cur.execute(f"analyze {a}.{rollup.name}_months")
     cur.execute(f"""
         insert into {a}.rollup_state (rollup, watermark, last_id, last_xmin, refreshed_at)
         values (%(rollup)s, %(now)s, %(id)s, %(xmin)s, now())
@@ -232,6 +240,17 @@ def _hour_of(moment: datetime, zone: ZoneInfo) -> datetime:
 def _day_of(moment: datetime, zone: ZoneInfo) -> datetime:
     local = moment.astimezone(zone)
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _month_of(moment: datetime, zone: ZoneInfo) -> datetime:
+    return _day_of(moment, zone).replace(day=1)
+
+
+def _next_month(month: datetime, zone: ZoneInfo) -> datetime:
+    """The first day of the month after `month` (a first of the month in `zone`)."""
+    local = month.astimezone(zone).replace(tzinfo=None)
+    following = local.replace(year=local.year + local.month // 12, month=local.month % 12 + 1)
+    return following.replace(tzinfo=zone)
 
 
 def _hours_between(since: datetime, until: datetime) -> Iterator[datetime]:
@@ -292,7 +311,7 @@ def status(url: str, settings: config.Settings | None = None) -> list[tuple]:
         return out
 
 
-BUCKETS_FILE = "rollup_buckets__v2.sql"  # every function that cuts days or hours
+BUCKETS_FILE = "rollup_buckets__v3.sql"  # every function that cuts days or hours
 _ZONE_IN_BUCKETS = re.compile(r"date_trunc\(period, created_at, '([^']+)'\)")
 
 
@@ -319,7 +338,7 @@ def ensure_timezone(url: str, settings: config.Settings) -> str | None:
         with conn.cursor() as cur:
             installed = zone_of_install(cur, settings)
             text = views.render(views.BUNDLE_DIR / BUCKETS_FILE, settings)
-            cur.execute(text.replace("create function ", "create or replace function "))
+            cur.execute(text)  # v3 defines every function with create or replace
         refresh(conn, settings, full=True)
     return (f"reporting time zone {installed} -> {settings.timezone}: day buckets redefined, rollups rebuilt "
             f"({time.monotonic() - started:.0f}s)")

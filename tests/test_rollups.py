@@ -1,4 +1,4 @@
-"""The rollups (sparklio_bi/rollups.py, migrations 0007 and 0012): every *_stats view adds up to exactly
+"""The rollups (sparklio_bi/rollups.py, migrations 0007, 0012 and 0013): every *_stats view adds up to exactly
 what its raw view holds, per day and dimension values, after a full build and after incremental
 refreshes that follow inserts (new, late and backdated rows), updates in place (a failure that
 recovers, a workflow that completes, an asset reviewed) and midnight; new rows show at once."""
@@ -53,6 +53,23 @@ def differences(cur, start: str = "'-infinity'") -> dict[str, list]:
     return out
 
 
+def total_differences(cur) -> dict[str, list]:
+    """Per rollup, the dims groups whose sums over all time, as the charts of totals read them
+    (<name>_stats_between with whole_months: whole months from <name>_months), differ from the
+    raw view's."""
+    out = {}
+    for stats, raw, dims, stats_sums, raw_sums in CHECKS:
+        name = stats.removesuffix("_stats")
+        cur.execute(f"""
+            select {dims}, {stats_sums} from analytics.{name}_stats_between(null, null, '0', true) group by {dims}""")
+        got = set(cur.fetchall())
+        cur.execute(f"select {dims}, {raw_sums} from analytics.{raw} group by {dims}")
+        expected = set(cur.fetchall())
+        if got != expected:
+            out[stats] = sorted(got ^ expected, key=str)[:4]
+    return out
+
+
 @pytest.fixture
 def rolled_url(make_database):
     url = make_database("rollups")
@@ -98,8 +115,9 @@ def test_inserts_and_updates_show_live_or_after_one_refresh(rolled_url):
         # backdated rows, an old failure that recovers, a workflow that completes, a review:
         # below the watermark, so they wait for the next refresh
         cur.execute("""insert into public.agent_logs (workflow_id, agent_name, model, status, latency_ms, created_at)
-                       values (%s, 'new_agent', 'new-model', 'success', 99, now() - interval '20 days')""",
-                    (workflow,))
+                       values (%s, 'new_agent', 'new-model', 'success', 99, now() - interval '20 days'),
+                              (%s, 'new_agent', 'new-model', 'success', 98, now() - interval '45 days')""",
+                    (workflow, workflow))  # the second in a whole month before this one
         cur.execute("""update public.agent_logs set status = 'recovered', recovered_at = error_at + interval '1 minute'
                        where id = %s""", (failure,))
         cur.execute("""update public.workflows set status = 'completed', completed_at = created_at + interval '5 minutes'
@@ -112,10 +130,13 @@ def test_inserts_and_updates_show_live_or_after_one_refresh(rolled_url):
     with database.connect(rolled_url) as conn, conn.cursor() as cur:
         assert set(differences(cur)) >= {"agent_stats", "workflow_stats", "asset_stats"}, \
             "the test changed nothing below the watermark"
+    with database.connect(rolled_url) as conn, conn.cursor() as cur:
+        assert "agent_stats" in total_differences(cur), "the backdated rows changed no month"
     done = refresh(rolled_url)
     assert sum(r.periods for r in done) > 0
     with database.connect(rolled_url) as conn, conn.cursor() as cur:
         assert differences(cur) == {}
+        assert total_differences(cur) == {}
         cur.execute("select count(*) from analytics.agent_models where agent_name = 'new_agent'")
         assert cur.fetchone()[0] == 1, "the Agent filter's options miss a new agent"
 
@@ -155,6 +176,29 @@ def test_midnight_adds_the_hours_of_the_day_up_into_one_day(rolled_url):
                     "where created_at >= %s and created_at < %s", day)
         assert hours == cur.fetchone()[0] > 12
         assert differences(cur) == {}
+
+
+def test_a_month_is_added_up_from_its_days_once_it_is_whole(rolled_url):
+    """At the first refresh in a new month (simulated by moving the watermark back into the
+    previous month's last hour and taking that month's month rows away), the previous month
+    gets its rows in the months table, which the totals the charts read then come from."""
+    with database.connect(rolled_url) as conn, conn.cursor() as cur:
+        cur.execute("select date_trunc('month', now()) - interval '1 month', date_trunc('month', now())")
+        previous, this = cur.fetchone()
+        cur.execute("update analytics.rollup_state set watermark = %s - interval '1 hour'", (this,))
+        for name in ("agent", "error", "router", "workflow", "asset"):
+            cur.execute(f"delete from analytics.{name}_months where period_start >= %s", (previous,))
+        assert total_differences(cur) == {}, "a month the watermark is in is read from the months table"
+    refresh(rolled_url)
+    with database.connect(rolled_url) as conn, conn.cursor() as cur:
+        cur.execute("select count(*) from analytics.router_months where period_start = %s", (previous,))
+        assert cur.fetchone()[0] > 1
+        cur.execute("select count(*) from analytics.router_months where period_start >= %s", (this,))
+        assert cur.fetchone()[0] == 0, "the month the watermark is in is not whole"
+        assert total_differences(cur) == {}
+        assert differences(cur) == {}
+        cur.execute("delete from analytics.router_months where period_start = %s", (previous,))
+        assert "router_stats" in total_differences(cur), "the totals do not read the months"
 
 
 def test_a_full_refresh_rebuilds_a_damaged_rollup(rolled_url):

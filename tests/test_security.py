@@ -105,7 +105,7 @@ def test_reader_role_is_read_only_and_limited(reader_url, settings):
 
 # The bundle's rollup tables: <name>_stats_between() reads them as its caller, the reader
 ROLLUP_TABLES = {f"analytics.{name}_{kind}" for name in ("agent", "error", "router", "workflow", "asset")
-                 for kind in ("rollup", "hours")} | {"analytics.rollup_state"}
+                 for kind in ("rollup", "hours", "months")} | {"analytics.rollup_state"}
 
 
 def test_reader_reads_every_view_and_only_the_views(reader_url, bootstrapped):

@@ -25,12 +25,21 @@ RANGED_VIEWS = ("agent_stats", "error_stats", "router_stats", "workflow_stats", 
 RANGE_SLACK = "1 minute"  # Superset's filter and the bounds it gives the SQL differ by up to a second
 
 
+# Whether a chart's query shows totals over its range (no series by period_start, no other filter
+# on it): then whole months may come as one row each (rendered by Superset per query).
+TOTALS_ONLY = ("{% if 'period_start' in (columns|string) or 'period_start' in (groupby|string) "
+               "or 'period_start' in (metrics|string) or (filter|selectattr('col', 'equalto', 'period_start')"
+               "|rejectattr('op', 'equalto', 'TEMPORAL_RANGE')|list) %}false{% else %}true{% endif %}")
+
+
 def ranged_sql(view: str, schema: str = CANONICAL_SCHEMA) -> str:
     """The SQL of the dataset named after `view`: its function over the chart's time range, the
-    rows near either end at their exact time so that Superset's own filter cuts them."""
+    rows near either end at their exact time so that Superset's own filter cuts them, and whole
+    months as one row when the chart shows totals (not workflow_daily: a calendar of days)."""
     bound = "{%% if %s %%}'{{ %s }}'{%% else %%}null{%% endif %%}"
+    months = "" if view == "workflow_daily" else f", {TOTALS_ONLY}"
     return f"select * from {schema}.{view}_between({bound % ('from_dttm', 'from_dttm')}, " \
-           f"{bound % ('to_dttm', 'to_dttm')}, interval '{RANGE_SLACK}')"
+           f"{bound % ('to_dttm', 'to_dttm')}, interval '{RANGE_SLACK}'{months})"
 
 
 # Set by Superset from the object's current ids: they change on every import, so not kept.
