@@ -2,7 +2,6 @@
 and turn expected failures into one clear line with a non-zero exit."""
 from __future__ import annotations
 
-import functools
 import os
 import sys
 import time
@@ -18,15 +17,15 @@ from .errors import BundleError
 EXPECTED = (BundleError,)  # every expected failure of every layer derives from it (errors.py)
 
 
-def expected_failures(fn):
-    """Turn the bundle's expected errors into click's one-line error and exit status 1."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+class Cli(click.Group):
+    """The command tree: the bundle's expected errors, raised by any command of any group, become
+    click's one-line error and exit status 1 (one mapping, nothing for a command to remember)."""
+
+    def invoke(self, ctx: click.Context):
         try:
-            return fn(*args, **kwargs)
+            return super().invoke(ctx)
         except EXPECTED as exc:
             raise click.ClickException(str(exc)) from None
-    return wrapper
 
 
 def server_address(fn):
@@ -53,7 +52,7 @@ def step(text: str) -> None:
     click.echo(click.style("==> ", fg="cyan", bold=True) + text)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sparklio-bi")
 def main() -> None:
     """Sparklio BI: versioned analytics views and Superset dashboards over Sparklio's PostgreSQL.
@@ -70,7 +69,6 @@ def db() -> None:
 
 
 @db.command("start")
-@expected_failures
 def db_start() -> None:
     """Start the embedded PostgreSQL (creates it in .data/pg on first use).
 
@@ -83,7 +81,6 @@ def db_start() -> None:
 
 
 @db.command("stop")
-@expected_failures
 def db_stop() -> None:
     """Stop the embedded PostgreSQL; its data stays in .data/pg.
 
@@ -93,7 +90,6 @@ def db_stop() -> None:
 
 
 @db.command("status")
-@expected_failures
 def db_status() -> None:
     """Say whether the embedded PostgreSQL runs (exit 3 when it does not).
 
@@ -111,7 +107,6 @@ def db_status() -> None:
 
 @db.command("url")
 @click.option("--superset", is_flag=True, help="Print Superset's metadata database URL instead.")
-@expected_failures
 def db_url(superset: bool) -> None:
     """Print the SQLAlchemy URL of the analytics database (starts the embedded server if needed).
 
@@ -122,7 +117,6 @@ def db_url(superset: bool) -> None:
 
 
 @db.command("apply-source-ddl")
-@expected_failures
 def db_apply_source_ddl() -> None:
     """Create Sparklio's reference source tables in an empty database (for demos and tests).
 
@@ -135,7 +129,6 @@ def db_apply_source_ddl() -> None:
 
 @db.command("upgrade")
 @click.argument("revision", default="head")
-@expected_failures
 def db_upgrade(revision: str) -> None:
     """Migrate the analytics views up to REVISION (default: head), in one transaction.
 
@@ -152,7 +145,6 @@ def db_upgrade(revision: str) -> None:
 @db.command("downgrade", context_settings={"ignore_unknown_options": True})  # `db downgrade -1`
 @click.argument("revision", default="-1")
 @click.option("--drop-data", is_flag=True, help="Allow a step that deletes collected data (system samples).")
-@expected_failures
 def db_downgrade(revision: str, drop_data: bool) -> None:
     """Migrate the analytics views down to REVISION (default: one step back; `base` drops all).
 
@@ -164,7 +156,6 @@ def db_downgrade(revision: str, drop_data: bool) -> None:
 
 
 @db.command("current")
-@expected_failures
 def db_current() -> None:
     """Print the revision the analytics views are at.
 
@@ -196,7 +187,6 @@ def db_history() -> None:
               help="Create the source tables first when the database has none.")
 @click.option("--replace-application-data", is_flag=True,
               help="Seed even tables sparklio-bi did not create: DELETES THEIR ROWS (never on Sparklio's own database).")
-@expected_failures
 def seed(scale: float, seed_value: int, apply_ddl: bool, replace_application_data: bool) -> None:
     """Replace the source tables' rows with realistic demo data of the last 90 days.
 
@@ -232,7 +222,6 @@ def seed_with_progress(url: str, scale: float, seed_value: int, replace_applicat
 @click.option("--once", "mode", flag_value="once", default=True, help="Take one sample and exit.")
 @click.option("--interval", type=click.FloatRange(min=1), default=None,
               help="Sample every SECONDS until interrupted.")
-@expected_failures
 def collect(mode: str, interval: float | None) -> None:
     """Sample system resources (connections, sizes; Redis and Celery with REDIS_URL) into
     analytics.system_samples for dashboard 5.
@@ -260,7 +249,6 @@ def rollups() -> None:
 @click.option("--full", is_flag=True, help="Rebuild every rollup from all rows (else only what changed).")
 @click.option("--every", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
               help="Refresh every SECONDS until interrupted (`serve` runs this every 30 s).")
-@expected_failures
 def rollups_refresh(full: bool, every: float | None) -> None:
     """Recompute the rollup periods that changed since the last refresh: new hours, rows
     inserted late, failures that recovered, workflows and assets updated in place, and any of
@@ -300,7 +288,6 @@ VERIFY_EVERY_SECONDS = 600  # the --every loop compares the last days with the r
 
 
 @rollups.command("status")
-@expected_failures
 def rollups_status() -> None:
     """Each rollup's watermark (rows after it are read live), last refresh and size.
 
@@ -342,7 +329,6 @@ def report_problems(problems: list[str], assets_dir: Path, consequence: str = ""
 
 @assets_group.command("import")
 @assets_dir_option
-@expected_failures
 def assets_import(assets_dir: Path) -> None:
     """Import every asset into Superset's metadata, overwriting charts and datasets too,
     in one transaction (a bad bundle changes nothing).
@@ -364,7 +350,6 @@ def assets_import(assets_dir: Path) -> None:
 
 @assets_group.command("export")
 @assets_dir_option
-@expected_failures
 def assets_export(assets_dir: Path) -> None:
     """Export the dashboards from Superset back into assets/, normalised for a clean git diff.
 
@@ -385,7 +370,6 @@ def assets_export(assets_dir: Path) -> None:
 @click.option("--with-password", is_flag=True,
               help="Put the read-only role's password in the zip (for a Superset that has no "
                    "database yet); the file is then readable by its owner only.")
-@expected_failures
 def assets_zip(assets_dir: Path, output: Path, with_password: bool) -> None:
     """Write a ZIP that `superset import-dashboards -p ZIP -u admin` accepts.
 
@@ -420,7 +404,6 @@ brand_option = click.option("--brand", "brands", type=int, multiple=True, metava
 @click.option("--email", default=None, help="E-mail address (default USERNAME@sparklio.local).")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
               envvar="SPARKLIO_USER_PASSWORD", help="Asked for when not in SPARKLIO_USER_PASSWORD.")
-@expected_failures
 def users_add(username: str, access: str, brands: tuple[int, ...], email: str | None, password: str) -> None:
     """Create a Superset user with the viewer or analyst role, optionally limited to brands.
 
@@ -442,7 +425,6 @@ def users_add(username: str, access: str, brands: tuple[int, ...], email: str | 
 @users.command("set-brands")
 @click.argument("username")
 @brand_option
-@expected_failures
 def users_set_brands(username: str, brands: tuple[int, ...]) -> None:
     """Limit an existing user to these brands (no --brand: every brand again).
 
@@ -477,7 +459,6 @@ def _check_brands(brands: tuple[int, ...]) -> None:
                    "server, off with DATABASE_URL (the application's data is never touched).")
 @click.option("--serve/--no-serve", default=True, show_default=True, help="Serve Superset at the end.")
 @server_address
-@expected_failures
 def bootstrap(scale: float, seed_value: int, reseed: bool, demo: bool | None, serve: bool, host: str,
               port: int) -> None:
     """Set everything up and serve: database, views, demo data, Superset, admin, dashboards.
@@ -508,7 +489,6 @@ def bootstrap(scale: float, seed_value: int, reseed: bool, demo: bool | None, se
               help="The collector's interval: samples older than twice it fail.")
 @click.option("--skip", multiple=True, type=click.Choice(sorted(health.CHECKS)),
               help="Leave a check out (repeat), e.g. superset and collector before the web app runs.")
-@expected_failures
 def doctor(superset_url: str, collect_interval: float, skip: tuple[str, ...]) -> None:
     """Check the install, one line per check (ok, or FAIL with the command that fixes it);
     exit 1 on any FAIL. Reads only: nothing is started or changed.
@@ -523,7 +503,6 @@ def doctor(superset_url: str, collect_interval: float, skip: tuple[str, ...]) ->
 
 
 @main.command("recover-secret-key")
-@expected_failures
 def recover_secret_key() -> None:
     """After Superset's secret key was lost: use a new one (SUPERSET_SECRET_KEY, else a new
     .data/superset-secret-key; the old file is kept aside) and re-inject the bundle's database
@@ -558,7 +537,6 @@ def recover_secret_key() -> None:
               help="Seed again even when the bench's database already holds this scale.")
 @click.option("--port", type=click.IntRange(1, 65535), default=None, show_default="a free port",
               help="Port of the bench's Superset.")
-@expected_failures
 def bench(scale: float, runs: int, output: Path | None, data_dir: Path | None, skip_browser: bool, keep: bool,
           reseed: bool, port: int | None) -> None:
     """Benchmark the 29 charts and 8 dashboards on a bundle of its own: bootstrap (data of the same
@@ -596,7 +574,6 @@ def bench(scale: float, runs: int, output: Path | None, data_dir: Path | None, s
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--collect-interval", type=click.FloatRange(min=0), default=60, show_default=True,
               help="Sample system resources every SECONDS while serving (0: off).")
-@expected_failures
 def serve(host: str, port: int, workers: int, collect_interval: float) -> None:
     """Serve Superset (gunicorn) until interrupted.
 

@@ -204,3 +204,20 @@ def test_users_add_refuses_a_malformed_email():
     done = run_cli("users", "add", "mailer", "--email", "not an address",
                    env=dict(os.environ, SPARKLIO_USER_PASSWORD="Kestrel-harbour-71-lantern"))
     assert_one_line_error(done, "--email 'not an address' is not an e-mail address")
+
+
+def test_every_command_turns_an_expected_error_into_one_line(monkeypatch, tmp_path):
+    """One error mapping for the whole command tree: `assets validate` once forgot its decorator
+    and ended in a traceback (`AssetsError: Superset's schema check did not run`)."""
+    from click.testing import CliRunner
+
+    from sparklio_bi import assets, cli
+
+    def refuse(_dir):
+        raise assets.AssetsError("Superset's schema check did not run: ['ImportError: boom']")
+
+    monkeypatch.setattr(assets, "validate", refuse)
+    done = CliRunner().invoke(cli.main, ["assets", "validate", "--dir", str(tmp_path)])
+    assert done.exit_code == 1
+    assert done.output.strip().splitlines() == ["Error: Superset's schema check did not run: ['ImportError: boom']"]
+    assert done.exc_info[0] is SystemExit
