@@ -37,7 +37,6 @@ import requests
 from . import database, reference
 from .config import PROJECT_ROOT
 from .errors import BundleError
-from .server import ROLLUP_REFRESH_SECONDS
 
 DEFAULT_DIR = PROJECT_ROOT / ".data-bench"
 DEFAULT_OUTPUT = PROJECT_ROOT / "benchmarks" / "results.json"
@@ -49,7 +48,7 @@ FILTER_ROW_LIMIT = 1000  # Superset's NATIVE_FILTER_DEFAULT_ROW_LIMIT
 UNSET = ("DATABASE_URL", "SUPERSET_DATABASE_URL", "REDIS_URL", "SPARKLIO_PG_PASSWORD", "SPARKLIO_READER_PASSWORD",
          "SUPERSET_ADMIN_PASSWORD", "SUPERSET_ADMIN_USERNAME", "SUPERSET_SECRET_KEY", "PREVIOUS_SECRET_KEY",
          "ANALYTICS_SCHEMA", "SOURCE_SCHEMA", "SPARKLIO_PG_DATABASE", "SPARKLIO_READER_ROLE",
-         "SUPERSET_HOST", "SUPERSET_PORT")
+         "SUPERSET_HOST", "SUPERSET_PORT", "SPARKLIO_REFRESH_SECONDS")
 TARGETS = {  # name -> (description, limit)
     "query_p95": ("every chart's generated SQL (b), p95 <= 50 ms", 50.0),
     "api_forced_p95": ("every chart's data API, cache bypassed (c), p95 <= 200 ms", 200.0),
@@ -378,9 +377,6 @@ def measure(base: str, session: requests.Session, owner_url: str, reader_url: st
             "targets": evaluate(charts, dashboards)}
 
 
-REFRESH_SECONDS = ROLLUP_REFRESH_SECONDS  # what `serve` runs
-
-
 def measure_rollups(base: str, session: requests.Session, owner_url: str, settings, runs: int,
                     progress: Progress) -> dict:
     """The rollups' upkeep and freshness, after everything else (it writes rows): each run, one
@@ -394,7 +390,7 @@ def measure_rollups(base: str, session: requests.Session, owner_url: str, settin
         cur.execute("select count(*) / greatest(extract(epoch from max(created_at) - min(created_at)), 1) "
                     "from public.agent_logs")
         per_second = float(cur.fetchone()[0])
-    batch = max(1, round(per_second * REFRESH_SECONDS))
+    batch = max(1, round(per_second * settings.refresh_seconds))
     samples = []
     for _ in range(runs):
         with database.connect(owner_url) as conn, conn.cursor() as cur:
@@ -406,8 +402,8 @@ def measure_rollups(base: str, session: requests.Session, owner_url: str, settin
         rollups.refresh_in_transaction(owner_url, settings)
         samples.append((time.perf_counter() - started) * 1000)
     refresh = stats(samples)
-    share = refresh["p50"] / (REFRESH_SECONDS * 1000)
-    progress(f"rollup refresh after {batch} new rows: p50 {refresh['p50']:.0f} ms every {REFRESH_SECONDS} s "
+    share = refresh["p50"] / (settings.refresh_seconds * 1000)
+    progress(f"rollup refresh after {batch} new rows: p50 {refresh['p50']:.0f} ms every {settings.refresh_seconds:g} s "
              f"= {100 * share:.1f} % of one core at most")
 
     ids = {c["slice_name"]: c["id"] for c in listing(base, session, "chart")}
@@ -436,7 +432,7 @@ def measure_rollups(base: str, session: requests.Session, owner_url: str, settin
         time.sleep(1)
     progress(f"freshness: a row inserted now showed after {shown.get('inserted_now')} s, one dated 3 days "
              f"back after {shown.get('inserted_3_days_back')} s")
-    return {"refresh_ms": refresh, "rows_per_refresh": batch, "refresh_interval_s": REFRESH_SECONDS,
+    return {"refresh_ms": refresh, "rows_per_refresh": batch, "refresh_interval_s": settings.refresh_seconds,
             "refresh_core_share": round(share, 4),
             "freshness_s": {name: shown.get(name) for name in probes}}
 

@@ -33,6 +33,7 @@ class Settings:
     reader_role: str = "sparklio_reader"  # SPARKLIO_READER_ROLE: the read-only role Superset connects as
     reader_statement_timeout: str = "30s"  # SPARKLIO_READER_STATEMENT_TIMEOUT: enforced by PostgreSQL
     timezone: str = "UTC"  # SPARKLIO_TIMEZONE: the reporting time zone of days (rollups, daily views)
+    refresh_seconds: float = 30  # SPARKLIO_REFRESH_SECONDS: how often `serve` refreshes the rollups
 
     @property
     def embedded(self) -> bool:
@@ -66,7 +67,18 @@ def load(env: dict[str, str] | None = None) -> Settings:
         reader_statement_timeout=_duration("SPARKLIO_READER_STATEMENT_TIMEOUT",
                                            env.get("SPARKLIO_READER_STATEMENT_TIMEOUT", "30s")),
         timezone=_timezone("SPARKLIO_TIMEZONE", env.get("SPARKLIO_TIMEZONE") or "UTC"),
+        refresh_seconds=_seconds("SPARKLIO_REFRESH_SECONDS", env.get("SPARKLIO_REFRESH_SECONDS") or "30", 1, 3600),
     )
+
+
+def _seconds(name: str, value: str, low: float, high: float) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not low <= seconds <= high:
+        raise ConfigError(f"{name}={value!r} is not a number of seconds from {low:g} to {high:g}")
+    return seconds
 
 
 def _timezone(name: str, value: str) -> str:

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import config, database, embedded_pg, migrate, privileges, secret_key, server
-from .server import ROLLUP_REFRESH_SECONDS
 
 MIN_FREE_BYTES = 1 * 2**30
 
@@ -137,7 +136,7 @@ def check_collector(ctx: Context) -> Check:
     return Check("collector", True, f"last sample {age:.0f}s ago")
 
 
-ROLLUP_STALE_SECONDS = 120  # the refresher runs every server.ROLLUP_REFRESH_SECONDS (30) while Superset is served
+ROLLUP_STALE_SECONDS = 120  # at least: four of the refresher's intervals (SPARKLIO_REFRESH_SECONDS, 30 s) while serving
 
 
 def check_rollups(ctx: Context) -> Check:
@@ -146,10 +145,11 @@ def check_rollups(ctx: Context) -> Check:
         cur.execute(f"select min(rollup), extract(epoch from now() - min(refreshed_at)), count(*) "
                     f"from {ctx.settings.analytics_schema}.rollup_state")
         _, age, count = cur.fetchone()
-    if not count or age is None or age > ROLLUP_STALE_SECONDS:
+    stale = max(ROLLUP_STALE_SECONDS, 4 * ctx.settings.refresh_seconds)
+    if not count or age is None or age > stale:
         seen = "never refreshed" if age is None else f"last refreshed {age:.0f}s ago"
-        return Check("rollups", False, f"{seen} (expected within {ROLLUP_STALE_SECONDS}s while serving)",
-                     f"sparklio-bi rollups refresh --every {ROLLUP_REFRESH_SECONDS} (sparklio-bi serve runs it)")
+        return Check("rollups", False, f"{seen} (expected within {stale:g}s while serving)",
+                     f"sparklio-bi rollups refresh --every {ctx.settings.refresh_seconds:g} (sparklio-bi serve runs it)")
     return Check("rollups", True, f"{count} rollups, last refreshed {age:.0f}s ago")
 
 

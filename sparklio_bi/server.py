@@ -21,7 +21,6 @@ from pathlib import Path
 from . import config, database, embedded_pg, secret_key, superset_app
 from .errors import BundleError
 
-ROLLUP_REFRESH_SECONDS = 30  # with the 30 s chart cache: a late row shows within a minute
 WORKER_BOOT_ERROR = 3  # gunicorn's exit status when a worker could not boot: it halts, not retries
 BACKOFF_SECONDS = (1, 2, 5, 10, 30, 60)  # before the 1st, 2nd, ... restart in a row
 STABLE_SECONDS = 60  # a child that ran this long starts its backoff afresh when it dies
@@ -200,7 +199,7 @@ def serve(settings: config.Settings, host: str, port: int, workers: int, collect
         database.analytics_url(settings)  # starts the embedded server (Superset's metadata) if it is down
     children = [Child("gunicorn", server_command(host, port, workers, settings.data_dir),
                       env=superset_app.environment()),
-                _bundle_child("rollups", "rollups", "refresh", "--every", str(ROLLUP_REFRESH_SECONDS))]
+                _bundle_child("rollups", "rollups", "refresh", "--every", f"{settings.refresh_seconds:g}")]
     if collect_interval:
         children.append(_bundle_child("collector", "collect", "--interval", str(collect_interval)))
     signal.signal(signal.SIGTERM, _interrupt)  # stop the children on `kill` as on Ctrl-C

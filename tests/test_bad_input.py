@@ -85,6 +85,8 @@ def test_impossible_scales_say_the_maximum(seeded_url, scale):
     ("SUPERSET_DATABASE_URL", "sqlite:///x.db", "SUPERSET_DATABASE_URL is a sqlite URL"),
     ("SPARKLIO_PG_PORT", "70000", "SPARKLIO_PG_PORT='70000' is not a port number"),
     ("SPARKLIO_PG_PORT", "0", "SPARKLIO_PG_PORT='0' is not a port number"),
+    ("SPARKLIO_REFRESH_SECONDS", "0.5", "SPARKLIO_REFRESH_SECONDS='0.5' is not a number of seconds from 1 to 3600"),
+    ("SPARKLIO_REFRESH_SECONDS", "often", "SPARKLIO_REFRESH_SECONDS='often' is not a number of seconds"),
 ])
 def test_bad_settings_are_one_line_and_create_nothing(tmp_path, variable, value, fragment):
     data_dir = tmp_path / "data"

@@ -118,7 +118,7 @@ def test_a_stopped_rollup_refresher(server, settings, bootstrapped):
         code, lines = doctor(server)
         assert code == 1
         assert set(failing(lines)) == {"rollups"}
-        assert "sparklio-bi rollups refresh --every 30" in lines["rollups"]
+        assert f"sparklio-bi rollups refresh --every {settings.refresh_seconds:g}" in lines["rollups"]
     finally:
         os.kill(pid, signal.SIGCONT)
 
