@@ -248,7 +248,7 @@ def rollups() -> None:
 @rollups.command("refresh")
 @click.option("--full", is_flag=True, help="Rebuild every rollup from all rows (else only what changed).")
 @click.option("--every", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
-              help="Refresh every SECONDS until interrupted (`serve` runs this every 30 s).")
+              help="Refresh every SECONDS until interrupted (`serve` runs this every SPARKLIO_REFRESH_SECONDS, 30 s).")
 def rollups_refresh(full: bool, every: float | None) -> None:
     """Recompute the rollup periods that changed since the last refresh: new hours, rows
     inserted late, failures that recovered, workflows and assets updated in place, and any of

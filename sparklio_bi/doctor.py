@@ -163,7 +163,7 @@ def check_rollup_content(ctx: Context) -> Check:
             drift = rollups.drifted_days(cur, ctx.settings, rollups.VERIFY_DAYS)
     if drift:
         shown = "; ".join(f"{name}: {', '.join(f'{day:%Y-%m-%d}' for day in days)}" for name, days in drift.items())
-        return Check("rollup content", False, f"daily counts differ from the raw views ({shown})",
+        return Check("rollup content", False, f"counts differ from the raw views ({shown}; a first of the month: its month)",
                      "sparklio-bi rollups refresh (recomputes the days that differ)")
     return Check("rollup content", True, f"the last {rollups.VERIFY_DAYS} days' counts equal the raw views'")
 

@@ -107,8 +107,9 @@ def refresh_in_transaction(url: str, settings: config.Settings | None = None, fu
 
 def drifted_days(cur, settings: config.Settings, days: int = VERIFY_DAYS) -> dict[str, list[datetime]]:
     """Per rollup, the days among the last `days` (in SPARKLIO_TIMEZONE, up to its watermark)
-    whose row count in its hours, or in its day row, differs from its raw view's; cheap: one
-    index range a table."""
+    whose row count in its hours, or in its day row, differs from its raw view's, and the first
+    day of each whole month touching them (and of the last whole month) whose month rows differ
+    from its days (recomputing a day recomputes its month); cheap: one index range a table."""
     a, zone = settings.analytics_schema, settings.timezone
     cur.execute("select date_trunc('day', now(), %s)", (zone,))
     today = cur.fetchone()[0]
@@ -138,8 +139,23 @@ def drifted_days(cur, settings: config.Settings, days: int = VERIFY_DAYS) -> dic
             where days.n is distinct from raw.n and coalesce(days.day, raw.day) < %(days_until)s
             order by 1""", params)
         differing = [r[0] for r in cur.fetchall()]
+        # the months touching those days, and always the last whole one
+        first_month = ("date_trunc('month', least(%(since)s::timestamptz, "
+                       "(%(days_until)s::timestamptz at time zone %(tz)s - interval '1 month') at time zone %(tz)s), %(tz)s)")
+        cur.execute(f"""
+            select coalesce(months.month, days.month) from (
+                select period_start as month, sum({rollup.count}) as n from {a}.{rollup.name}_months
+                where period_start >= {first_month} group by 1) as months
+            full join (
+                select date_trunc('month', period_start, %(tz)s) as month, sum({rollup.count}) as n
+                from {a}.{rollup.table}
+                where period_start >= {first_month}
+                    and period_start < date_trunc('month', %(days_until)s, %(tz)s) group by 1) as days
+            on months.month = days.month
+            where months.n is distinct from days.n order by 1""", params)
+        differing += [r[0] for r in cur.fetchall() if r[0] not in differing]  # a month: its first day
         if differing:
-            found[rollup.name] = differing
+            found[rollup.name] = sorted(differing)
     return found
 
 

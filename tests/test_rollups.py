@@ -201,6 +201,25 @@ def test_a_month_is_added_up_from_its_days_once_it_is_whole(rolled_url):
         assert "router_stats" in total_differences(cur), "the totals do not read the months"
 
 
+def test_a_damaged_month_is_named_and_repaired_by_a_plain_refresh(rolled_url):
+    """The last whole month's rows deleted from agent_months by hand: the drift check (doctor's
+    "rollup content", and every tenth minute of the refresher) names its first day, and a
+    refresh that verifies recomputes it."""
+    with database.connect(rolled_url) as conn, conn.cursor() as cur:
+        cur.execute("select date_trunc('month', now()) - interval '1 month'")
+        month = cur.fetchone()[0]
+        cur.execute("delete from analytics.agent_months where period_start = %s", (month,))
+        assert cur.rowcount > 0
+        assert "agent_stats" in total_differences(cur)
+        drift = rollups.drifted_days(cur, config.load())
+    assert month in drift.get("agent", []), drift
+    done = {r.rollup: r for r in refresh(rolled_url, verify_days=rollups.VERIFY_DAYS)}
+    assert month in done["agent"].repaired
+    with database.connect(rolled_url) as conn, conn.cursor() as cur:
+        assert total_differences(cur) == {}
+        assert rollups.drifted_days(cur, config.load()) == {}
+
+
 def test_a_full_refresh_rebuilds_a_damaged_rollup(rolled_url):
     with database.connect(rolled_url) as conn, conn.cursor() as cur:
         cur.execute("delete from analytics.asset_rollup where period_start < now() - interval '30 days'")
