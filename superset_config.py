@@ -3,11 +3,10 @@ with a safe default for the embedded demo (see README, "Configuration")."""
 import logging
 import os
 import re
-import secrets
 import sys
 
 from sparklio_bi import config as bundle_config
-from sparklio_bi import database, secret_key
+from sparklio_bi import database, datadir, secret_key
 
 try:
     _settings = bundle_config.load()
@@ -21,12 +20,7 @@ def _env(name: str, default: str) -> str:
 
 def _demo_secret_key() -> str:
     """In demo mode a random key is made once and kept in .data/ (never in git)."""
-    path = secret_key.key_file(_settings)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(42))
-    return path.read_text().strip()
+    return datadir.kept_secret(secret_key.key_file(_settings), lambda: datadir.new_secret(42))[0]
 
 
 # Superset's metadata lives in PostgreSQL: a `superset` database beside the analytics one.
@@ -66,7 +60,7 @@ DEFAULT_RELATIVE_END_TIME = "now"
 # refresh every 30 s, a late row shows within a minute).
 _REDIS_URL = _settings.redis_url
 _DATA_TIMEOUT = int(_env("SUPERSET_DATA_CACHE_TIMEOUT", "30"))
-_CACHE_DIR = _settings.data_dir / "superset-cache"
+_CACHE_DIR = _settings.data_dir / datadir.SUPERSET_CACHE
 
 
 def _cache(prefix: str, timeout: int) -> dict:

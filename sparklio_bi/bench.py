@@ -34,7 +34,7 @@ from pathlib import Path
 
 import requests
 
-from . import database, reference
+from . import database, datadir, reference
 from .config import PROJECT_ROOT
 from .errors import BundleError
 
@@ -953,14 +953,14 @@ def run(scale: float, runs: int, output: Path, data_dir: Path, skip_browser: boo
         progress(f"rollups rebuilt from every row (what migrations 0007 and 0012 do at this size) in "
                  f"{boot['rollups_full_seconds']:.0f}s")
         owner_url = run_cli(env, "db", "url").stdout.strip()
-        reader_password = (data_dir / "pg-reader-password").read_text().strip()
+        reader_password = (data_dir / datadir.READER_PASSWORD).read_text().strip()
         reader_url = make_url(owner_url).set(username=settings.reader_role, password=reader_password) \
             .render_as_string(hide_password=False)
         counts = row_counts(owner_url)
         progress("rows: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
         server = serve(env, data_dir, web_port, progress)
         base = f"http://127.0.0.1:{web_port}"
-        password = (data_dir / "superset-admin-password").read_text().strip()
+        password = (data_dir / datadir.ADMIN_PASSWORD).read_text().strip()
         session = browser.form_login(base, "admin", password)
         results = measure(base, session, owner_url, reader_url, runs,
                           render_cookie=None if skip_browser else session.cookies["session"], progress=progress)

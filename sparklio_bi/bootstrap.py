@@ -90,7 +90,7 @@ def superset_layer(settings: config.Settings, step: Callable[[str], None], url: 
         username, password, generated = superset_setup.admin_credentials(settings)
         step("6/7 admin user")
         where = f" (kept in {superset_setup.admin_password_file(settings)})" if generated else ""
-        if superset_setup.ensure_admin(username, password):
+        if superset_setup.ensure_admin(username, password, settings.admin_email):
             shown = f"password {password}" if generated else "password from SUPERSET_ADMIN_PASSWORD"
             step(f"    created {username!r}, {shown}{where}")
         elif generated:  # the kept password file was lost: the new one must be the one that works
@@ -100,6 +100,6 @@ def superset_layer(settings: config.Settings, step: Callable[[str], None], url: 
             step(f"    {username!r} exists, unchanged")
 
         step("7/7 dashboards: importing assets/")
-        counts = assets.import_bundle(assets.ASSETS_DIR, url)
+        counts = assets.import_bundle(assets.ASSETS_DIR, url, settings.admin_username)
         step("    " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
         step("    roles " + ", ".join(superset_roles.sync()) + " and brand rules synced")

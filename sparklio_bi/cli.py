@@ -2,7 +2,6 @@
 and turn expected failures into one clear line with a non-zero exit."""
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -30,10 +29,8 @@ class Cli(click.Group):
 
 def server_address(fn):
     """--host and --port of the web server (SUPERSET_HOST, SUPERSET_PORT)."""
-    fn = click.option("--port", type=int, default=lambda: int(os.environ.get("SUPERSET_PORT", "8088")),
-                      show_default="8088")(fn)
-    return click.option("--host", default=lambda: os.environ.get("SUPERSET_HOST", "127.0.0.1"),
-                        show_default="127.0.0.1")(fn)
+    fn = click.option("--port", type=int, default=lambda: settings().superset_port, show_default="8088")(fn)
+    return click.option("--host", default=lambda: settings().superset_host, show_default="127.0.0.1")(fn)
 
 
 assets_dir_option = click.option("--dir", "assets_dir", type=click.Path(path_type=Path),
@@ -341,7 +338,7 @@ def assets_import(assets_dir: Path) -> None:
     url = privileges.reader_url(database.analytics_url(s), s)
     with superset_app.app_context():
         try:
-            counts = assets.import_bundle(assets_dir, url)
+            counts = assets.import_bundle(assets_dir, url, s.admin_username)
         except assets.AssetsError as exc:
             report_problems(exc.problems, assets_dir, "nothing imported")
             raise
@@ -359,7 +356,7 @@ def assets_export(assets_dir: Path) -> None:
 
     assets.check_export_target(assets_dir)  # before Superset starts: a refusal costs nothing
     with superset_app.app_context():
-        written = assets.export_bundle(assets_dir)
+        written = assets.export_bundle(assets_dir, settings().admin_username)
     click.echo(f"{len(written)} files written to {assets_dir}")
 
 
@@ -482,8 +479,7 @@ def bootstrap(scale: float, seed_value: int, reseed: bool, demo: bool | None, se
 
 
 @main.command()
-@click.option("--superset-url", default=lambda: f"http://{os.environ.get('SUPERSET_HOST', '127.0.0.1')}:"
-                                            f"{os.environ.get('SUPERSET_PORT', '8088')}",
+@click.option("--superset-url", default=lambda: f"http://{settings().superset_host}:{settings().superset_port}",
               show_default="http://127.0.0.1:8088", help="Where Superset answers.")
 @click.option("--collect-interval", type=click.FloatRange(min=1), default=60, show_default=True,
               help="The collector's interval: samples older than twice it fail.")

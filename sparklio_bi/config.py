@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
 from .errors import BundleError
@@ -18,22 +18,39 @@ class ConfigError(BundleError, ValueError):
     """A setting from the environment is invalid."""
 
 
+def _env(name: str, default=MISSING, secret: bool = False):
+    """A Settings field read from the environment variable `name` (its metadata names it)."""
+    return field(default=default, repr=not secret, metadata={"env": name})
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Everything the CLI needs to know about where things live."""
+    """Every environment variable the bundle reads, read once by `load` and passed down; each
+    field names its variable (`variables()`). Secrets are kept out of repr."""
 
-    database_url: str | None  # DATABASE_URL: an existing server; None means the embedded one
-    superset_database_url: str | None  # SUPERSET_DATABASE_URL: Superset's metadata database
-    analytics_schema: str
-    source_schema: str
-    data_dir: Path
-    pg_port: int
-    pg_database: str
-    redis_url: str | None
-    reader_role: str = "sparklio_reader"  # SPARKLIO_READER_ROLE: the read-only role Superset connects as
-    reader_statement_timeout: str = "30s"  # SPARKLIO_READER_STATEMENT_TIMEOUT: enforced by PostgreSQL
-    timezone: str = "UTC"  # SPARKLIO_TIMEZONE: the reporting time zone of days (rollups, daily views)
-    refresh_seconds: float = 30  # SPARKLIO_REFRESH_SECONDS: how often `serve` refreshes the rollups
+    database_url: str | None = _env("DATABASE_URL", secret=True)  # an existing server; None: the embedded one
+    superset_database_url: str | None = _env("SUPERSET_DATABASE_URL", secret=True)  # Superset's metadata database
+    analytics_schema: str = _env("ANALYTICS_SCHEMA")
+    source_schema: str = _env("SOURCE_SCHEMA")
+    data_dir: Path = _env("SPARKLIO_DATA_DIR")
+    pg_port: int = _env("SPARKLIO_PG_PORT")
+    pg_database: str = _env("SPARKLIO_PG_DATABASE")
+    redis_url: str | None = _env("REDIS_URL", secret=True)
+    reader_role: str = _env("SPARKLIO_READER_ROLE", "sparklio_reader")  # the read-only role Superset connects as
+    reader_statement_timeout: str = _env("SPARKLIO_READER_STATEMENT_TIMEOUT", "30s")  # enforced by PostgreSQL
+    timezone: str = _env("SPARKLIO_TIMEZONE", "UTC")  # the reporting time zone of days (rollups, daily views)
+    refresh_seconds: float = _env("SPARKLIO_REFRESH_SECONDS", 30)  # how often `serve` refreshes the rollups
+    superset_host: str = _env("SUPERSET_HOST", "127.0.0.1")  # where `serve` listens (and doctor looks)
+    superset_port: int = _env("SUPERSET_PORT", 8088)
+    pg_password: str | None = _env("SPARKLIO_PG_PASSWORD", None, secret=True)  # embedded superuser's; else generated
+    reader_password: str | None = _env("SPARKLIO_READER_PASSWORD", None, secret=True)  # else generated
+    secret_key: str | None = _env("SUPERSET_SECRET_KEY", None, secret=True)  # else generated (demo mode)
+    previous_secret_key: str | None = _env("PREVIOUS_SECRET_KEY", None, secret=True)  # while rotating the key
+    # set by `recover-secret-key` for the Superset it starts in-process (superset_config.py), not by a person
+    secret_key_recovery: bool = _env("SPARKLIO_SECRET_KEY_RECOVERY", False)
+    admin_username: str = _env("SUPERSET_ADMIN_USERNAME", "admin")
+    admin_password: str | None = _env("SUPERSET_ADMIN_PASSWORD", None, secret=True)  # else generated (demo mode)
+    admin_email: str | None = _env("SUPERSET_ADMIN_EMAIL", None)  # else <username>@sparklio.local
 
     @property
     def embedded(self) -> bool:
@@ -42,7 +59,7 @@ class Settings:
 
     @property
     def pg_dir(self) -> Path:
-        return self.data_dir / "pg"
+        return self.data_dir / "pg"  # datadir.PG (config is below datadir)
 
 
 def _identifier(name: str, value: str) -> str:
@@ -68,7 +85,22 @@ def load(env: dict[str, str] | None = None) -> Settings:
                                            env.get("SPARKLIO_READER_STATEMENT_TIMEOUT", "30s")),
         timezone=_timezone("SPARKLIO_TIMEZONE", env.get("SPARKLIO_TIMEZONE") or "UTC"),
         refresh_seconds=_seconds("SPARKLIO_REFRESH_SECONDS", env.get("SPARKLIO_REFRESH_SECONDS") or "30", 1, 3600),
+        superset_host=env.get("SUPERSET_HOST") or "127.0.0.1",
+        superset_port=_port("SUPERSET_PORT", env.get("SUPERSET_PORT") or "8088"),
+        pg_password=env.get("SPARKLIO_PG_PASSWORD") or None,
+        reader_password=env.get("SPARKLIO_READER_PASSWORD") or None,
+        secret_key=env.get("SUPERSET_SECRET_KEY") or None,
+        previous_secret_key=env.get("PREVIOUS_SECRET_KEY") or None,
+        secret_key_recovery=bool(env.get("SPARKLIO_SECRET_KEY_RECOVERY")),
+        admin_username=env.get("SUPERSET_ADMIN_USERNAME") or "admin",
+        admin_password=env.get("SUPERSET_ADMIN_PASSWORD") or None,
+        admin_email=env.get("SUPERSET_ADMIN_EMAIL") or None,
     )
+
+
+def variables() -> dict[str, str]:
+    """Environment variable -> the Settings field holding it."""
+    return {f.metadata["env"]: f.name for f in fields(Settings)}
 
 
 def _seconds(name: str, value: str, low: float, high: float) -> float:

@@ -114,7 +114,7 @@ def check_assets(ctx: Context) -> Check:
     with tempfile.TemporaryDirectory() as tmp:
         exported = Path(tmp) / "assets"
         with superset_app.app_context():
-            assets.export_bundle(exported)
+            assets.export_bundle(exported, ctx.settings.admin_username)
         ours, theirs = assets.read_bundle(assets.ASSETS_DIR), assets.read_bundle(exported)
     differ = sorted(rel for rel in set(ours) | set(theirs) if ours.get(rel) != theirs.get(rel))
     if differ:

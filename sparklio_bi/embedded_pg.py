@@ -12,7 +12,6 @@ import fcntl
 import os
 import platform
 import pwd
-import secrets
 import socket
 import subprocess
 import tempfile
@@ -24,6 +23,7 @@ from pathlib import Path
 import psycopg2
 from psycopg2 import sql
 
+from . import datadir
 from .config import SUPERSET_DATABASE, Settings
 from .errors import BundleError
 from .superset_internals import postgres_bin_path
@@ -93,14 +93,13 @@ def _pg(binary: str, *args: str, user: str | None = None, timeout: float = 60) -
 
 
 def password_file(settings: Settings) -> Path:
-    return settings.data_dir / "pg-password"
+    return settings.data_dir / datadir.PG_PASSWORD
 
 
 def superuser_password(settings: Settings) -> str:
     """The superuser password: SPARKLIO_PG_PASSWORD, else the one generated at initdb."""
-    env = os.environ.get("SPARKLIO_PG_PASSWORD")
-    if env:
-        return env
+    if settings.pg_password:
+        return settings.pg_password
     path = password_file(settings)
     if not path.exists():
         raise EmbeddedPgError(f"no embedded PostgreSQL in {settings.pg_dir}: run `sparklio-bi db start` first")
@@ -118,10 +117,8 @@ def server_url(settings: Settings, database: str | None = None) -> str:
 
 def _initdb(settings: Settings, user: str | None) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    password = os.environ.get("SPARKLIO_PG_PASSWORD") or secrets.token_urlsafe(18)
-    pw_path = password_file(settings)
-    pw_path.write_text(password + "\n")
-    pw_path.chmod(0o600)
+    password = settings.pg_password or datadir.new_secret(18)
+    datadir.write_secret(password_file(settings), password)
     settings.pg_dir.mkdir(mode=0o700, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=settings.data_dir, delete=False) as pwfile:
         pwfile.write(password + "\n")
@@ -201,7 +198,7 @@ def _ensure_databases(settings: Settings, extra: tuple[str, ...]) -> None:
                                  password=superuser_password(settings), dbname="postgres")
     except psycopg2.OperationalError as exc:
         if "password authentication failed" in str(exc):
-            source = "SPARKLIO_PG_PASSWORD" if os.environ.get("SPARKLIO_PG_PASSWORD") else str(password_file(settings))
+            source = "SPARKLIO_PG_PASSWORD" if settings.pg_password else str(password_file(settings))
             raise EmbeddedPgError(f"the embedded server in {settings.pg_dir} refused the password from {source}: "
                                   f"it was made with another one (unset SPARKLIO_PG_PASSWORD, or restore "
                                   f"{password_file(settings)})") from None
@@ -229,7 +226,7 @@ def data_dir_lock(settings: Settings, name: str, wait: bool = True) -> Iterator[
     """An exclusive lock on the data dir (`<name>.lock`): a second process waits for the first
     (or, with wait=False, fails with one line)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.data_dir / f".{name}.lock", "a+") as handle:
+    with open(datadir.lock(settings.data_dir, name), "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
@@ -269,7 +266,7 @@ def _start(settings: Settings, extra_databases: tuple[str, ...]) -> Status:
     elif user:
         _grant_traverse(settings.pg_dir)
     _remove_stale_pid_file(settings)
-    log = settings.data_dir / "pg.log"
+    log = settings.data_dir / datadir.PG_LOG
     log.touch(mode=0o600)
     log.chmod(0o600)  # it logs failed statements verbatim
     if user:

@@ -10,8 +10,6 @@ version); its password and limits are set by `ensure_login` at bootstrap, from t
 """
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +17,7 @@ import psycopg2
 from psycopg2 import sql
 from sqlalchemy.engine import make_url
 
-from . import config, database
+from . import config, database, datadir
 from .errors import BundleError
 
 IDLE_IN_TRANSACTION_TIMEOUT = "60s"
@@ -129,20 +127,14 @@ def _role_exists(bind, role: str) -> bool:
 # --- at bootstrap --------------------------------------------------------------------------
 
 def password_file(settings: config.Settings) -> Path:
-    return settings.data_dir / "pg-reader-password"
+    return settings.data_dir / datadir.READER_PASSWORD
 
 
 def reader_password(settings: config.Settings) -> str:
     """SPARKLIO_READER_PASSWORD, else one generated once and kept 0600 in the data dir."""
-    env = os.environ.get("SPARKLIO_READER_PASSWORD")
-    if env:
-        return env
-    path = password_file(settings)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(24) + "\n")
-    return path.read_text().strip()
+    if settings.reader_password:
+        return settings.reader_password
+    return datadir.kept_secret(password_file(settings), lambda: datadir.new_secret(24))[0]
 
 
 def reader_url(owner_url: str, settings: config.Settings) -> str:
@@ -247,7 +239,7 @@ def _forget(cur, statements: list[tuple], say: Callable[[str], None]) -> None:
 def _rotate_exposed_password(settings: config.Settings, say: Callable[[str], None]) -> None:
     """An earlier install put the reader's password in the statistics every viewer could read:
     a generated one is replaced; one from the environment must be changed by its owner."""
-    if os.environ.get("SPARKLIO_READER_PASSWORD"):
+    if settings.reader_password:
         raise PrivilegeError("SPARKLIO_READER_PASSWORD was readable in pg_stat_statements (an earlier version "
                              "set it in clear): set a new one and run bootstrap again")
     password_file(settings).unlink()

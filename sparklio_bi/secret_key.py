@@ -4,13 +4,12 @@ checks the key before Superset runs, and never lets a new key be made over metad
 with another one."""
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
 import psycopg2
 
-from . import config, database
+from . import config, database, datadir
 
 RECOVERY = ("restore the previous key (from a backup of the data dir, or the old SUPERSET_SECRET_KEY); "
             "or, with it, rotate: PREVIOUS_SECRET_KEY=<old> superset re-encrypt-secrets; "
@@ -20,15 +19,15 @@ RECOVERY = ("restore the previous key (from a backup of the data dir, or the old
 def current_key(settings: config.Settings) -> tuple[str | None, str]:
     """(the key Superset will use, where it comes from): SUPERSET_SECRET_KEY, else the data dir's
     file (None when neither is there yet)."""
-    if os.environ.get("SUPERSET_SECRET_KEY"):
-        return os.environ["SUPERSET_SECRET_KEY"], "SUPERSET_SECRET_KEY"
+    if settings.secret_key:
+        return settings.secret_key, "SUPERSET_SECRET_KEY"
     path = key_file(settings)
     return (path.read_text().strip() if path.exists() else None), str(path)
 
 
 def key_file(settings: config.Settings) -> Path:
     """Where demo mode keeps its generated key."""
-    return settings.data_dir / "superset-secret-key"
+    return settings.data_dir / datadir.SECRET_KEY
 
 
 def stored_secrets(metadata_url: str) -> list[tuple[str, bytes | str]] | None:
@@ -89,7 +88,7 @@ def startup_problem(settings: config.Settings) -> str | None:
     every chart). What superset_config.py and `serve` check. Only the strength is checked while
     rotating (PREVIOUS_SECRET_KEY) and during `sparklio-bi recover-secret-key`."""
     weak = config.secret_key_problem()
-    if weak or os.environ.get("PREVIOUS_SECRET_KEY") or os.environ.get("SPARKLIO_SECRET_KEY_RECOVERY"):
+    if weak or settings.previous_secret_key or settings.secret_key_recovery:
         return weak
     return problem(database.superset_metadata_url(settings, start=False), *current_key(settings))
 

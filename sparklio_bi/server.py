@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import config, database, embedded_pg, secret_key, superset_app
+from . import config, database, datadir, embedded_pg, secret_key, superset_app
 from .errors import BundleError
 
 WORKER_BOOT_ERROR = 3  # gunicorn's exit status when a worker could not boot: it halts, not retries
@@ -36,7 +36,7 @@ def server_command(host: str, port: int, workers: int, data_dir: Path) -> list[s
     """Gunicorn serving Superset, as Superset's own docker image does; its control socket lives
     in the data dir (one per install, not one path shared by every instance on the host)."""
     return [str(Path(sys.executable).parent / "gunicorn"), "--bind", f"{host}:{port}",
-            "--control-socket", str(data_dir / f"gunicorn-{port}.ctl"),
+            "--control-socket", str(datadir.gunicorn_socket(data_dir, port)),
             "--workers", str(workers), "--worker-class", "gthread", "--threads", "8",
             "--timeout", "120", "--limit-request-line", "0", "--limit-request-field_size", "0",
             "superset.app:create_app()"]
@@ -104,11 +104,11 @@ class Child:
 
 
 def status_file(data_dir: Path, port: int) -> Path:
-    return data_dir / f"serve-{port}.json"
+    return datadir.serve_state(data_dir, port)
 
 
 def lock_file(data_dir: Path, port: int) -> Path:
-    return data_dir / f"serve-{port}.lock"
+    return datadir.serve_lock(data_dir, port)
 
 
 @contextlib.contextmanager

@@ -6,35 +6,28 @@ import contextlib
 import io
 import logging
 import os
-import secrets
 import time
 from pathlib import Path
 
-from . import config, superset_app, superset_internals
+from . import config, datadir, superset_app, superset_internals
 from .errors import BundleError
 
 ADMIN_USERNAME_DEFAULT = "admin"
 
 
 def admin_password_file(settings: config.Settings) -> Path:
-    return settings.data_dir / "superset-admin-password"
+    return settings.data_dir / datadir.ADMIN_PASSWORD
 
 
 def admin_credentials(settings: config.Settings) -> tuple[str, str, bool]:
     """(username, password, generated): SUPERSET_ADMIN_PASSWORD, else one generated once and
     kept in .data/superset-admin-password."""
-    username = os.environ.get("SUPERSET_ADMIN_USERNAME") or ADMIN_USERNAME_DEFAULT
-    password = os.environ.get("SUPERSET_ADMIN_PASSWORD")
+    username = settings.admin_username or ADMIN_USERNAME_DEFAULT
+    password = settings.admin_password
     if password:
         return username, password, False
-    path = admin_password_file(settings)
-    if path.exists():
-        return username, path.read_text().strip(), False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    password = secrets.token_urlsafe(12)
-    path.write_text(password + "\n")
-    path.chmod(0o600)
-    return username, password, True
+    password, made = datadir.kept_secret(admin_password_file(settings), lambda: datadir.new_secret(12))
+    return username, password, made
 
 
 def upgrade_metadata() -> None:
@@ -47,14 +40,14 @@ def upgrade_metadata() -> None:
         logging.disable(logging.NOTSET)
 
 
-def ensure_admin(username: str, password: str) -> bool:
+def ensure_admin(username: str, password: str, email: str | None = None) -> bool:
     """Create the admin user unless it exists; True when created (needs an app context)."""
     from superset import security_manager
 
     if security_manager.find_user(username=username):
         return False
     role = security_manager.find_role("Admin")
-    email = os.environ.get("SUPERSET_ADMIN_EMAIL") or f"{username}@sparklio.local"
+    email = email or f"{username}@sparklio.local"
     user = security_manager.add_user(username, "Sparklio", "Admin", email, role, password=password)
     if not user:
         raise BundleError(f"Superset refused to create the admin user {username!r}")
@@ -81,7 +74,7 @@ def recover_secret_key(settings: config.Settings, reader_url: str) -> tuple[str,
 
     metadata_url = database.superset_metadata_url(settings)
     path = secret_key.key_file(settings)
-    env_key = os.environ.get("SUPERSET_SECRET_KEY")
+    env_key = settings.secret_key
     current, _ = secret_key.current_key(settings)
     if current and secret_key.undecryptable(metadata_url, current) == []:
         return "the secret key already matches Superset's metadata: nothing to do", []
@@ -89,15 +82,13 @@ def recover_secret_key(settings: config.Settings, reader_url: str) -> tuple[str,
     if not env_key:
         if path.exists():
             path.rename(path.with_name(f"{path.name}.unmatched-{int(time.time())}"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(42))
+        datadir.write_secret(path, datadir.new_secret(42))
         done = f"new key in {path}"
     secret_key.forget_bundle_secrets(metadata_url, assets.DATABASE_NAME)
     os.environ["SPARKLIO_SECRET_KEY_RECOVERY"] = "1"  # superset_config would refuse the new key
     try:
         with superset_app.app_context():
-            assets.import_bundle(assets.ASSETS_DIR, reader_url, kinds=("databases",))
+            assets.import_bundle(assets.ASSETS_DIR, reader_url, settings.admin_username, kinds=("databases",))
     finally:
         del os.environ["SPARKLIO_SECRET_KEY_RECOVERY"]
     key = env_key or path.read_text().strip()

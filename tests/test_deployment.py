@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
-BUNDLE_PYTHON = [ROOT / "superset_config.py", *sorted((ROOT / "sparklio_bi").glob("*.py"))]
+BUNDLE_PYTHON = [ROOT / "superset_config.py", *sorted((ROOT / "sparklio_bi").rglob("*.py"))]
 SECRETS = {  # secret -> the services that may hold it (in a URL or on its own)
     "POSTGRES_PASSWORD": {"postgres"},
     "SPARKLIO_OWNER_PASSWORD": {"postgres", "superset-init", "collector", "rollups"},
@@ -169,3 +169,33 @@ def test_every_setting_the_code_reads_is_in_the_readme():
     compose_only = {"SUPERSET_BIND", "SPARKLIO_OWNER_PASSWORD", "SUPERSET_METADATA_PASSWORD", "POSTGRES_PASSWORD"}
     unread = documented - read - compose_only
     assert unread == set(), f"in the README, read by nothing: {sorted(unread)}"
+
+
+def package_reads(path: Path) -> set[str]:
+    """Environment variables a module of the package reads by name. Not reads: writes (as
+    `recover-secret-key` makes for the Superset it starts), whole copies of the environment for a
+    child, and a click option's envvar (one command's input, as `users add --password`)."""
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and ast.unparse(node.func) in ENV_READERS and node.args:
+            names.append(node.args[0])
+        if isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ" \
+                and isinstance(node.ctx, ast.Load):
+            names.append(node.slice)
+        if isinstance(node, ast.Compare) and any(ast.unparse(c) == "os.environ" for c in node.comparators):
+            names.append(node.left)
+    return {n.value for n in names if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+
+
+def test_settings_names_every_variable_the_package_reads():
+    """Issue 19, finding 2: one settings object. Every environment variable the package reads is
+    a field of config.Settings (its metadata names it), read by config.load and passed down; no
+    other module reads one by name (the code is parsed, not grepped)."""
+    from sparklio_bi import config
+
+    modules = sorted((ROOT / "sparklio_bi").rglob("*.py"))
+    config_py = ROOT / "sparklio_bi" / "config.py"
+    elsewhere = {str(path.relative_to(ROOT)): reads for path in modules if path != config_py
+                 if (reads := package_reads(path))}
+    assert elsewhere == {}, f"read outside config.py: {elsewhere}"
+    assert package_reads(config_py) == set(config.variables())

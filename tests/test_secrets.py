@@ -94,13 +94,12 @@ def logs_in(owner_url: str, role: str, password: str) -> bool:
     return privileges._accepts(url)
 
 
-def test_a_password_change_leaves_no_trace(bootstrapped, other_reader, settings, monkeypatch):
+def test_a_password_change_leaves_no_trace(bootstrapped, other_reader, settings):
     owner = bootstrapped["url"]
     main_reader = privileges.reader_url(owner, settings)  # before SPARKLIO_READER_PASSWORD is set
     passwords = {"first password": "first-Reader-pw-4471", "second password": "second-Reader-pw-9183"}
-    for password in passwords.values():
-        monkeypatch.setenv("SPARKLIO_READER_PASSWORD", password)
-        reader = privileges.ensure_login(owner, other_reader)
+    for password in passwords.values():  # SPARKLIO_READER_PASSWORD, as config.load reads it
+        reader = privileges.ensure_login(owner, dataclasses.replace(other_reader, reader_password=password))
         assert logs_in(owner, other_reader.reader_role, password)
     assert not logs_in(owner, other_reader.reader_role, passwords["first password"])
     assert make_url(reader).password == passwords["second password"]
@@ -142,14 +141,13 @@ def test_an_exposed_generated_password_is_forgotten_and_replaced(bootstrapped, o
 
 
 def test_an_exposed_password_from_the_environment_stops_bootstrap_until_changed(bootstrapped, other_reader,
-                                                                                   settings, monkeypatch):
+                                                                                   settings):
     owner = bootstrapped["url"]
     main_reader = privileges.reader_url(owner, settings)
-    monkeypatch.setenv("SPARKLIO_READER_PASSWORD", "set-by-an-operator-7730")
+    operators = dataclasses.replace(other_reader, reader_password="set-by-an-operator-7730")
     expose(owner, other_reader.reader_role, "set-by-an-operator-7730")
     for _ in range(2):  # refused again on the next run: the statistics were not cleaned yet
         with pytest.raises(privileges.PrivilegeError, match="SPARKLIO_READER_PASSWORD was readable"):
-            privileges.ensure_login(owner, other_reader)
-    monkeypatch.setenv("SPARKLIO_READER_PASSWORD", "a-new-one-from-the-operator-1184")
-    privileges.ensure_login(owner, other_reader)
+            privileges.ensure_login(owner, operators)
+    privileges.ensure_login(owner, dataclasses.replace(other_reader, reader_password="a-new-one-from-the-operator-1184"))
     assert where_found({"old": "set-by-an-operator-7730"}, main_reader, owner, []) == []

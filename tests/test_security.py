@@ -172,7 +172,6 @@ def test_an_owner_that_may_not_create_roles_is_told_the_dbas_sql(make_database, 
         cur.execute(dba_sql.replace("'<password>'", "'dba-reader-password'"))
     assert run_cli("db", "upgrade", env=env).returncode == 0
     dba_settings = config.load(env)
-    monkeypatch.setenv("SPARKLIO_READER_PASSWORD", "dba-reader-password")
     reader = privileges.ensure_login(owner, dba_settings)  # may not alter the role: checks the DBA's work
     assert privileges.missing_limits(reader, dba_settings) == []
     with database.connect(reader) as conn, conn.cursor() as cur:

@@ -120,7 +120,7 @@ def test_a_bundle_superset_refuses_after_validate_passed_changes_nothing(app, bo
     before = fingerprint(bootstrapped["url"])
     try:
         with pytest.raises(assets.AssetsError, match=f"^import failed, nothing changed: {error}: "):
-            assets.import_bundle(bundle, privileges.reader_url(bootstrapped["url"], settings))
+            assets.import_bundle(bundle, privileges.reader_url(bootstrapped["url"], settings), settings.admin_username)
         assert fingerprint(bootstrapped["url"]) == before
     finally:
         if fingerprint(bootstrapped["url"]) != before:

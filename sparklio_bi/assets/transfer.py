@@ -4,7 +4,6 @@ its back into its tables): import in one transaction, export normalised, a ZIP f
 from __future__ import annotations
 
 import contextlib
-import os
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from .normalise import normalise
 from .validation import validate
 
 
-def import_bundle(assets_dir: Path, database_uri: str, username: str | None = None,
+def import_bundle(assets_dir: Path, database_uri: str, username: str,
                   kinds: tuple[str, ...] = ASSET_DIRECTORIES) -> dict[str, int]:
     """Import (overwrite) every object of `kinds` with Superset's ImportAssetsCommand, in one
     transaction; returns how many objects of each kind. Raises AssetsError and imports nothing
@@ -72,7 +71,7 @@ def _for_import(texts: dict[str, str], database_uri: str, bundle_type: str) -> d
 
 
 @contextlib.contextmanager
-def _superset(username: str | None) -> Iterator[None]:
+def _superset(username: str) -> Iterator[None]:
     """An app context (the caller's, else a new one) with the admin as the acting user."""
     from flask import has_app_context
 
@@ -81,7 +80,6 @@ def _superset(username: str | None) -> Iterator[None]:
     with contextlib.ExitStack() as stack:
         if not has_app_context():
             stack.enter_context(superset_app.app_context())
-        username = username or os.environ.get("SUPERSET_ADMIN_USERNAME") or "admin"
         if stack.enter_context(superset_internals.acting_user(username)) is None:
             raise AssetsError(f"Superset has no user {username!r} to import or export as")
         yield
@@ -89,7 +87,7 @@ def _superset(username: str | None) -> Iterator[None]:
 
 # --- export -------------------------------------------------------------------------------
 
-def export_bundle(assets_dir: Path, username: str | None = None) -> list[Path]:
+def export_bundle(assets_dir: Path, username: str) -> list[Path]:
     """Export from Superset the dashboards on the bundle's database, with everything they use,
     and every dataset on that database (the raw views no chart reads are there for SQL Lab and
     Explore), normalised (no ids, no secrets, sorted keys) into assets_dir; returns the files
