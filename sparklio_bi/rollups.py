@@ -153,7 +153,8 @@ def drifted_days(cur, settings: config.Settings, days: int = VERIFY_DAYS) -> dic
                     and period_start < date_trunc('month', %(days_until)s, %(tz)s) group by 1) as days
             on months.month = days.month
             where months.n is distinct from days.n order by 1""", params)
-        differing += [r[0] for r in cur.fetchall() if r[0] not in differing]  # a month: its first day
+        months_of_days = {_month_of(day, ZoneInfo(zone)) for day in differing}  # recomputed with their days
+        differing += [r[0] for r in cur.fetchall() if r[0] not in months_of_days]  # a month: its first day
         if differing:
             found[rollup.name] = sorted(differing)
     return found
