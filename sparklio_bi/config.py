@@ -6,6 +6,7 @@ import re
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
+from . import datadir
 from .errors import BundleError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +60,7 @@ class Settings:
 
     @property
     def pg_dir(self) -> Path:
-        return self.data_dir / "pg"  # datadir.PG (config is below datadir)
+        return self.data_dir / datadir.PG
 
 
 def _identifier(name: str, value: str) -> str:

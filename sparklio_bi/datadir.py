@@ -49,5 +49,6 @@ def kept_secret(path: Path, make: Callable[[], str]) -> tuple[str, bool]:
     """(the secret kept in `path`, whether it was made now): made by `make` the first time."""
     if path.exists():
         return path.read_text().strip(), False
-    write_secret(path, make())
-    return path.read_text().strip(), True
+    value = make()
+    write_secret(path, value)
+    return value, True

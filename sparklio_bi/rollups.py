@@ -114,6 +114,9 @@ def drifted_days(cur, settings: config.Settings, days: int = VERIFY_DAYS) -> dic
     cur.execute("select date_trunc('day', now(), %s)", (zone,))
     today = cur.fetchone()[0]
     since = _days_before(today, days, ZoneInfo(zone))
+    # the months touching those days, and always the last whole one
+    first_month = ("date_trunc('month', least(%(since)s::timestamptz, "
+                   "(%(days_until)s::timestamptz at time zone %(tz)s - interval '1 month') at time zone %(tz)s), %(tz)s)")
     found = {}
     for rollup in ROLLUPS:
         cur.execute(f"select watermark, date_trunc('day', watermark, %s) from {a}.rollup_state where rollup = %s",
@@ -139,9 +142,6 @@ def drifted_days(cur, settings: config.Settings, days: int = VERIFY_DAYS) -> dic
             where days.n is distinct from raw.n and coalesce(days.day, raw.day) < %(days_until)s
             order by 1""", params)
         differing = [r[0] for r in cur.fetchall()]
-        # the months touching those days, and always the last whole one
-        first_month = ("date_trunc('month', least(%(since)s::timestamptz, "
-                       "(%(days_until)s::timestamptz at time zone %(tz)s - interval '1 month') at time zone %(tz)s), %(tz)s)")
         cur.execute(f"""
             select coalesce(months.month, days.month) from (
                 select period_start as month, sum({rollup.count}) as n from {a}.{rollup.name}_months

@@ -12,8 +12,6 @@ from pathlib import Path
 from . import config, datadir, superset_app, superset_internals
 from .errors import BundleError
 
-ADMIN_USERNAME_DEFAULT = "admin"
-
 
 def admin_password_file(settings: config.Settings) -> Path:
     return settings.data_dir / datadir.ADMIN_PASSWORD
@@ -22,7 +20,7 @@ def admin_password_file(settings: config.Settings) -> Path:
 def admin_credentials(settings: config.Settings) -> tuple[str, str, bool]:
     """(username, password, generated): SUPERSET_ADMIN_PASSWORD, else one generated once and
     kept in .data/superset-admin-password."""
-    username = settings.admin_username or ADMIN_USERNAME_DEFAULT
+    username = settings.admin_username
     password = settings.admin_password
     if password:
         return username, password, False
