@@ -2,7 +2,7 @@
 current incrementally.
 
 Each rollup holds, per period and dimension values, the sums its `<name>_buckets(period, since,
-until)` function computes from a raw view (sql/bundle/rollup_buckets__v3.sql): `<name>_hours`
+until)` function computes from a raw view (sql/bundle/rollup_buckets__v4.sql): `<name>_hours`
 every whole hour (in SPARKLIO_TIMEZONE) before the watermark and the watermark's own hour up to
 it, `<name>_rollup` every whole day before the watermark's day (added up from its hours),
 `<name>_months` every whole month before the watermark's month (added up from its days). The
@@ -12,8 +12,10 @@ last one and after the watermark from the raw view (or taken off a whole hour wh
 chart equals its raw view for any range, at once.
 
 A refresh (every 30 s while Superset is served, or `sparklio-bi rollups refresh`) moves the
-watermark to its own snapshot's now() and recomputes only the hours that changed, then the days
-and whole months holding them, in one REPEATABLE READ transaction:
+watermark to its own snapshot's now(), records that snapshot (rollup_state.snapshot: an end is
+taken off a whole row only when the refresh saw every row taken off) and recomputes only the
+hours that changed, then the days and whole months holding them, in one REPEATABLE READ
+transaction:
 - the hours from the last watermark's hour to the new one (and, after midnight, the days they
   complete);
 - the hours of rows inserted or updated since the last refresh, found through the rows' `xmin`
@@ -228,10 +230,11 @@ def _refresh_one(cur, settings: config.Settings, rollup: Rollup, full: bool, now
         cur.execute(f"analyze {a}.{rollup.table}")
         cur.execute(f"analyze {a}.{rollup.name}_months")
     cur.execute(f"""
-        insert into {a}.rollup_state (rollup, watermark, last_id, last_xmin, refreshed_at)
-        values (%(rollup)s, %(now)s, %(id)s, %(xmin)s, now())
+        insert into {a}.rollup_state (rollup, watermark, last_id, last_xmin, refreshed_at, snapshot)
+        values (%(rollup)s, %(now)s, %(id)s, %(xmin)s, now(), pg_current_snapshot())
         on conflict (rollup) do update set watermark = excluded.watermark, last_id = excluded.last_id,
-            last_xmin = excluded.last_xmin, refreshed_at = excluded.refreshed_at""",
+            last_xmin = excluded.last_xmin, refreshed_at = excluded.refreshed_at,
+            snapshot = excluded.snapshot""",
                 {"rollup": rollup.name, "now": now, "id": last_id, "xmin": snapshot_xmin})
     starts = [start for start, _ in hours]
     since = "-infinity" if None in starts else min(starts, default=None)
@@ -328,7 +331,7 @@ def status(url: str, settings: config.Settings | None = None) -> list[tuple]:
         return out
 
 
-BUCKETS_FILE = "rollup_buckets__v3.sql"  # every function that cuts days or hours
+BUCKETS_FILE = "rollup_buckets__v4.sql"  # every function that cuts days or hours
 _ZONE_IN_BUCKETS = re.compile(r"date_trunc\(period, created_at, '([^']+)'\)")
 
 

@@ -1,4 +1,4 @@
-"""The rollups (sparklio_bi/rollups.py, migrations 0007, 0012 and 0013): every *_stats view adds up to exactly
+"""The rollups (sparklio_bi/rollups.py, migrations 0007, 0012, 0013 and 0014): every *_stats view adds up to exactly
 what its raw view holds, per day and dimension values, after a full build and after incremental
 refreshes that follow inserts (new, late and backdated rows), updates in place (a failure that
 recovers, a workflow that completes, an asset reviewed) and midnight; new rows show at once."""
@@ -55,13 +55,13 @@ def differences(cur, start: str = "'-infinity'") -> dict[str, list]:
 
 def total_differences(cur) -> dict[str, list]:
     """Per rollup, the dims groups whose sums over all time, as the charts of totals read them
-    (<name>_stats_between with whole_months: whole months from <name>_months), differ from the
+    (<name>_stats_between with 'month': whole months from <name>_months), differ from the
     raw view's."""
     out = {}
     for stats, raw, dims, stats_sums, raw_sums in CHECKS:
         name = stats.removesuffix("_stats")
         cur.execute(f"""
-            select {dims}, {stats_sums} from analytics.{name}_stats_between(null, null, '0', true) group by {dims}""")
+            select {dims}, {stats_sums} from analytics.{name}_stats_between(null, null, '0', 'month') group by {dims}""")
         got = set(cur.fetchall())
         cur.execute(f"select {dims}, {raw_sums} from analytics.{raw} group by {dims}")
         expected = set(cur.fetchall())
@@ -139,6 +139,48 @@ def test_inserts_and_updates_show_live_or_after_one_refresh(rolled_url):
         assert total_differences(cur) == {}
         cur.execute("select count(*) from analytics.agent_models where agent_name = 'new_agent'")
         assert cur.fetchone()[0] == 1, "the Agent filter's options miss a new agent"
+
+
+def test_an_end_is_never_taken_off_a_row_that_lacks_rows_committed_after_the_refresh(rolled_url):
+    """Rows dated before the watermark but committed after the refresh that set it (a long
+    transaction, a backfill), and a workflow whose status changed after it: a range whose end
+    would be taken off that hour's (or day's) row reads the raw rows instead, so every range
+    still equals its raw view (the rows inside whole periods show at the next refresh). Shown
+    to matter: with a snapshot that pretends the refresh saw them, the same ranges differ."""
+    from tests.test_time_ranges import between_problems
+
+    with database.connect(rolled_url) as conn, conn.cursor() as cur:
+        cur.execute("select date_trunc('hour', now()) - interval '3 days', "
+                    "date_trunc('day', now()) - interval '2 days', "
+                    "(select id from public.workflows order by id limit 1)")
+        hour, midnight, workflow = cur.fetchone()
+        cur.execute("insert into public.workflows (project_id, status, created_at) "
+                    "select project_id, 'running', %s from public.workflows where id = %s returning id",
+                    (hour + timedelta(minutes=56), workflow))
+        running = cur.fetchone()[0]
+    # a transaction open across the refresh, committed after it
+    with database.connect(rolled_url) as late, late.cursor() as cur:
+        for at in (hour + timedelta(minutes=55), midnight + timedelta(minutes=2)):
+            cur.execute("insert into public.agent_logs (workflow_id, agent_name, model, status, latency_ms, "
+                        "error_type, error_at, created_at) "
+                        "values (%s, 'planner', 'gpt-4o', 'error', 10, 'Timeout', %s, %s)", (workflow, at, at))
+        cur.execute("update public.workflows set status = 'completed', completed_at = created_at + interval '1 minute' "
+                    "where id = %s", (running,))
+        refresh(rolled_url)
+    ends = [hour + timedelta(minutes=50), hour + timedelta(minutes=54, seconds=59)]  # the hour minus its end
+    starts = [midnight + timedelta(minutes=5), midnight + timedelta(minutes=2, seconds=1)]  # the day minus its start
+    ranges = [(hour - timedelta(days=2, minutes=17), end) for end in ends] \
+        + [(start, midnight + timedelta(days=1, hours=3)) for start in starts]
+    assert between_problems(rolled_url, ranges) == []
+    assert between_problems(rolled_url, ranges, coarsest="month") == []
+    with database.connect(rolled_url) as conn, conn.cursor() as cur:
+        cur.execute("update analytics.rollup_state set snapshot = pg_current_snapshot()")  # as if it saw them
+    assert all(between_problems(rolled_url, [r]) for r in ranges), "the test took nothing off a row"
+    refresh(rolled_url)  # the rows are in the rollups now: the same ranges, taken off the rows
+    assert between_problems(rolled_url, ranges) == []
+    with database.connect(rolled_url) as conn, conn.cursor() as cur:
+        cur.execute("select coalesce(last_hour, last_day) from analytics.rollup_span('agent', %s, %s)", ranges[0])
+        assert cur.fetchone()[0] is not None, "the range's end is not taken off its row once the refresh saw the rows"
 
 
 def test_a_refresh_with_nothing_new_recomputes_only_the_watermarks_hour(rolled_url):

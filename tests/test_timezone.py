@@ -114,7 +114,7 @@ def test_every_rollup_equals_its_raw_view_on_random_ranges_in_seoul(seoul):
     rng = random.Random(SEED + 2)
     assert between_problems(url, random_ranges(rng, now, 200)) == []
     assert between_problems(url, random_ranges(rng, now, 40), rng) == []
-    assert between_problems(url, random_ranges(rng, now, 200), whole_months=True) == []
+    assert between_problems(url, random_ranges(rng, now, 200), coarsest="month") == []
 
 
 def test_workflow_daily_counts_seoul_days(seoul):

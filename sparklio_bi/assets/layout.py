@@ -2,6 +2,9 @@
 placeholder that keeps secrets out of git), and the bundle's error."""
 from __future__ import annotations
 
+import re
+from datetime import datetime, timedelta
+
 from .. import config
 from ..errors import BundleError
 
@@ -25,21 +28,76 @@ RANGED_VIEWS = ("agent_stats", "error_stats", "router_stats", "workflow_stats", 
 RANGE_SLACK = "1 minute"  # Superset's filter and the bounds it gives the SQL differ by up to a second
 
 
-# Whether a chart's query shows totals over its range (no series by period_start, no other filter
-# on it): then whole months may come as one row each (rendered by Superset per query).
-TOTALS_ONLY = ("{% if 'period_start' in (columns|string) or 'period_start' in (groupby|string) "
-               "or 'period_start' in (metrics|string) or (filter|selectattr('col', 'equalto', 'period_start')"
-               "|rejectattr('op', 'equalto', 'TEMPORAL_RANGE')|list) %}false{% else %}true{% endif %}")
+# How coarse a ranged dataset's rows may be for the chart's query (rendered by Superset per query):
+# 'exact' (every row at its own time) for a series finer than an hour, 'hour' for a series by hour
+# (a day's row would fall on its first hour), 'day' for any other use of period_start (a series by
+# day, week, month...), 'month' for totals over the range (whole months as one row each). A filter
+# on period_start other than the range's own ends is not shown to this template: the SQL mutator
+# (`exact_when_filtered`) makes those queries 'exact'.
+FINER_THAN_AN_HOUR = ("PT1S", "PT1M", "PT5M", "PT10M", "PT15M", "PT30M", "PT0.5H")
+COARSEST = ("{% set asked = (columns|string) ~ (groupby|string) ~ (metrics|string) ~ (time_grain|string) %}"
+            "{% if " + repr(list(FINER_THAN_AN_HOUR)) + "|select('in', asked)|list %}'exact'"
+            "{% elif 'PT1H' in asked %}'hour'{% elif 'period_start' in asked %}'day'{% else %}'month'{% endif %}")
 
 
 def ranged_sql(view: str, schema: str = CANONICAL_SCHEMA) -> str:
     """The SQL of the dataset named after `view`: its function over the chart's time range, the
-    rows near either end at their exact time so that Superset's own filter cuts them, and whole
-    months as one row when the chart shows totals (not workflow_daily: a calendar of days)."""
+    rows near either end at their exact time so that Superset's own filter cuts them, and rows no
+    coarser than the query needs (not workflow_daily: a calendar of days)."""
     bound = "{%% if %s %%}'{{ %s }}'{%% else %%}null{%% endif %%}"
-    months = "" if view == "workflow_daily" else f", {TOTALS_ONLY}"
+    coarsest = "" if view == "workflow_daily" else f", {COARSEST}"
     return f"select * from {schema}.{view}_between({bound % ('from_dttm', 'from_dttm')}, " \
-           f"{bound % ('to_dttm', 'to_dttm')}, interval '{RANGE_SLACK}'{months})"
+           f"{bound % ('to_dttm', 'to_dttm')}, interval '{RANGE_SLACK}'{coarsest})"
+
+
+_RANGED_CALL = re.compile(r"(_stats_between\((?:'([^']*)'|null), (?:'([^']*)'|null), interval '(\d+) (second|minute)s?', )"
+                          r"'(?:month|day|hour)'\)", re.IGNORECASE)
+
+
+def exact_when_filtered(sql: str) -> str:
+    """`sql` with its ranged calls made 'exact' when a query on one of them filters period_start
+    other than by the range's own ends (a custom SQL WHERE, a comparison in a simple filter): the
+    rows must then come at their own times for that filter to count them as the raw rows are.
+    A bound within the slack of the call's since (>=) or until (<) is the range's own."""
+    calls = list(_RANGED_CALL.finditer(sql))
+    if not calls:
+        return sql
+    import sqlglot
+    from sqlglot import exp
+
+    exact = _RANGED_CALL.sub(lambda m: m[1] + "'exact')", sql)
+    try:
+        tree = sqlglot.parse_one(sql, read="postgres")
+    except sqlglot.errors.SqlglotError:
+        return exact  # not understood: right before fast
+    first = calls[0]
+    since, until = (_moment(first[2]), _moment(first[3]))
+    slack = timedelta(**{first[5].lower() + "s": int(first[4])})
+
+    def own_bound(term) -> bool:
+        value = term.expression.this if isinstance(term.expression, exp.StrToTime) else term.expression
+        if not (isinstance(term.this, exp.Column) and term.this.name.lower() == "period_start"
+                and isinstance(value, exp.Literal) and value.is_string):
+            return False
+        moment, end = _moment(value.this), since if isinstance(term, exp.GTE) else until
+        return moment is not None and end is not None and abs(moment - end) <= slack
+
+    for select in tree.find_all(exp.Select):
+        where = select.args.get("where")
+        if where is None:
+            continue
+        for term in where.this.flatten() if isinstance(where.this, exp.And) else [where.this]:
+            mentions = any(column.name.lower() == "period_start" for column in term.find_all(exp.Column))
+            if mentions and not (isinstance(term, (exp.GTE, exp.LT)) and own_bound(term)):
+                return exact
+    return sql
+
+
+def _moment(text: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
 
 
 # Set by Superset from the object's current ids: they change on every import, so not kept.
