@@ -256,3 +256,28 @@ def test_every_asset_file_is_in_the_form_an_export_writes():
     for path in sorted(assets.ASSETS_DIR.rglob("*.yaml")):
         text = path.read_text()
         assert assets.dump_yaml(yaml.safe_load(text)) == text, path.relative_to(assets.ASSETS_DIR)
+
+
+def test_a_filter_on_period_start_beside_the_range_makes_the_query_exact():
+    """What the SQL mutator makes of Superset's queries on a ranged dataset: its own time bounds
+    (up to the slack off the call's) and filters on other columns keep the query's rows; any
+    other use of period_start in a WHERE (a custom SQL WHERE, a comparison in a simple filter)
+    makes them 'exact', and SQL it cannot parse is made exact too (right before fast)."""
+    from sparklio_bi.assets.layout import exact_when_filtered
+
+    query = ("SELECT agent_name AS agent_name, sum(executions) AS \"Executions\"\nFROM (select * from "
+             "analytics.agent_stats_between('2026-11-24T22:00:00', '2026-12-01T22:00:00', interval '1 minute', "
+             "'month')\n) AS virtual_table\nWHERE period_start >= TO_TIMESTAMP('2026-11-24 22:00:00.000000', "
+             "'YYYY-MM-DD HH24:MI:SS.US') AND period_start < TO_TIMESTAMP('2026-12-01 22:00:01.000000', "
+             "'YYYY-MM-DD HH24:MI:SS.US'){}\nGROUP BY agent_name LIMIT 10000")
+    kept = ["", " AND brand_id = 3", " AND period_start < '2026-12-01 22:00:30'", " AND agent_name = 'period_start'"]
+    exact = [" AND (extract(hour from period_start) > 3)", " AND period_start > '2026-11-26'",
+             " AND period_start >= '2026-11-24 22:05:00'", " AND NOT period_start < '2026-11-30'"]
+    for extra in kept:
+        assert exact_when_filtered(query.format(extra)) == query.format(extra), extra
+    for extra in exact:
+        assert exact_when_filtered(query.format(extra)) == query.format(extra).replace("'month')", "'exact')"), extra
+    broken = query.format(" AND (((")
+    assert "'exact')" in exact_when_filtered(broken)
+    assert exact_when_filtered("select * from analytics.agent_logs where period_start > now()") == \
+        "select * from analytics.agent_logs where period_start > now()"
