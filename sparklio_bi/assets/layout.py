@@ -59,8 +59,8 @@ def exact_when_filtered(sql: str) -> str:
     other than by the range's own ends (a custom SQL WHERE, a comparison in a simple filter): the
     rows must then come at their own times for that filter to count them as the raw rows are.
     A bound within the slack of the call's since (>=) or until (<) is the range's own."""
-    calls = list(_RANGED_CALL.finditer(sql))
-    if not calls:
+    first = _RANGED_CALL.search(sql)
+    if first is None:
         return sql
     import sqlglot
     from sqlglot import exp
@@ -70,8 +70,7 @@ def exact_when_filtered(sql: str) -> str:
         tree = sqlglot.parse_one(sql, read="postgres")
     except sqlglot.errors.SqlglotError:
         return exact  # not understood: right before fast
-    first = calls[0]
-    since, until = (_moment(first[2]), _moment(first[3]))
+    since, until = _moment(first[2]), _moment(first[3])
     slack = timedelta(**{first[5].lower() + "s": int(first[4])})
 
     def own_bound(term) -> bool:
