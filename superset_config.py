@@ -7,7 +7,7 @@ import sys
 
 from sparklio_bi import config as bundle_config
 from sparklio_bi import database, datadir, secret_key
-from sparklio_bi.assets.layout import exact_when_filtered
+from sparklio_bi.assets.layout import all_brands_when_unused, exact_when_filtered
 
 try:
     _settings = bundle_config.load()
@@ -160,7 +160,9 @@ def bounded_read(sql: str, max_bytes: int = MAX_RESULT_BYTES) -> str:
 def SQL_QUERY_MUTATOR(sql: str, **kwargs) -> str:  # noqa: N802 - Superset reads this name
     """Refuse anything but a read (the reader role refuses writes too; this stops session
     changes), make a ranged dataset's rows exact when the query filters period_start other than
-    by its time range (sparklio_bi.assets.layout.exact_when_filtered), and bound the read's bytes."""
+    by its time range (sparklio_bi.assets.layout.exact_when_filtered), read the rollups added up
+    over every brand when the query cannot see the brand (all_brands_when_unused), and bound the
+    read's bytes."""
     if not _READ_STATEMENT.match(sql):
         from superset.errors import ErrorLevel, SupersetError, SupersetErrorType
         from superset.exceptions import SupersetSecurityException
@@ -169,7 +171,7 @@ def SQL_QUERY_MUTATOR(sql: str, **kwargs) -> str:  # noqa: N802 - Superset reads
         raise SupersetSecurityException(SupersetError(
             message=f"Only read queries may run here: {first!r} statements are refused",
             error_type=SupersetErrorType.DML_NOT_ALLOWED_ERROR, level=ErrorLevel.ERROR))
-    return bounded_read(exact_when_filtered(sql))
+    return bounded_read(all_brands_when_unused(exact_when_filtered(sql)))
 
 
 # Where logins are posted: the form (Flask-AppBuilder's AuthDBView: Superset 6.1.0 limits only

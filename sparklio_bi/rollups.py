@@ -9,7 +9,10 @@ it, `<name>_rollup` every whole day before the watermark's day (added up from it
 charts read `<name>_stats_between(since, until)`: whole months (for totals) and days from the
 tables, the hours at the range's ends, and the seconds before the first whole hour, after the
 last one and after the watermark from the raw view (or taken off a whole hour when fewer); so a
-chart equals its raw view for any range, at once.
+chart equals its raw view for any range, at once. A rollup with brand columns also holds each of
+the three added up over every brand (`<name>_hours_all_brands`...: a few rows a period instead of
+one per brand), read by `<name>_stats_all_brands_between` for a query that names no brand
+column (sql/bundle/rollup_all_brands_buckets__v1.sql).
 
 A refresh (every 30 s while Superset is served, or `sparklio-bi rollups refresh`) moves the
 watermark to its own snapshot's now(), records that snapshot (rollup_state.snapshot: an end is
@@ -50,6 +53,10 @@ class Rollup:
     recent_failures: bool = False  # also failures of the last RECOVERY_WINDOW (recoveries)
     raw: str = ""  # the analytics view its buckets add up (one rollup row counts `count` of its rows)
     count: str = ""  # the rollup's column holding that count
+    # with brand columns: its other dimensions and its sums, added up over every brand in the
+    # <name>_hours_all_brands, <name>_rollup_all_brands and <name>_months_all_brands tables
+    other_dims: tuple[str, ...] = ()
+    sums: tuple[str, ...] = ()
 
     @property
     def table(self) -> str:
@@ -57,11 +64,16 @@ class Rollup:
 
 
 ROLLUPS = (
-    Rollup("agent", "agent_logs", whole_table=False, recent_failures=True, raw="agent_logs", count="executions"),
-    Rollup("error", "agent_logs", whole_table=False, recent_failures=True, raw="errors", count="failures"),
+    Rollup("agent", "agent_logs", whole_table=False, recent_failures=True, raw="agent_logs", count="executions",
+           other_dims=("agent_name", "model"), sums=("executions", "successes", "latency_ms_sum")),
+    Rollup("error", "agent_logs", whole_table=False, recent_failures=True, raw="errors", count="failures",
+           other_dims=("agent_name", "model", "error_type"),
+           sums=("failures", "still_failing", "recovered", "recovery_seconds_sum")),
     Rollup("router", "router_logs", whole_table=False, raw="router_logs", count="decisions"),
-    Rollup("workflow", "workflows", whole_table=True, raw="workflows", count="runs"),
-    Rollup("asset", "assets", whole_table=True, raw="assets", count="assets"),
+    Rollup("workflow", "workflows", whole_table=True, raw="workflows", count="runs",
+           other_dims=("status",), sums=("runs", "durations", "duration_seconds_sum")),
+    Rollup("asset", "assets", whole_table=True, raw="assets", count="assets",
+           other_dims=("asset_type",), sums=("assets", "reviewed", "approved", "scored", "review_score_sum")),
 )
 VERIFY_DAYS = 7  # how far back a check compares each rollup's daily counts with its raw view
 
@@ -109,9 +121,10 @@ def refresh_in_transaction(url: str, settings: config.Settings | None = None, fu
 
 def drifted_days(cur, settings: config.Settings, days: int = VERIFY_DAYS) -> dict[str, list[datetime]]:
     """Per rollup, the days among the last `days` (in SPARKLIO_TIMEZONE, up to its watermark)
-    whose row count in its hours, or in its day row, differs from its raw view's, and the first
-    day of each whole month touching them (and of the last whole month) whose month rows differ
-    from its days (recomputing a day recomputes its month); cheap: one index range a table."""
+    whose row count in its hours, or in its day row (per brand or over all brands), differs from
+    its raw view's, and the first day of each whole month touching them (and of the last whole
+    month) whose month rows differ from its days (recomputing a day recomputes its month and the
+    rows over all brands); cheap: one index range a table."""
     a, zone = settings.analytics_schema, settings.timezone
     cur.execute("select date_trunc('day', now(), %s)", (zone,))
     today = cur.fetchone()[0]
@@ -129,24 +142,25 @@ def drifted_days(cur, settings: config.Settings, days: int = VERIFY_DAYS) -> dic
         params = {"tz": zone, "since": since, "until": row[0], "days_until": row[1]}
         raw = (f"select date_trunc('day', created_at, %(tz)s) as day, count(*) as n from {a}.{rollup.raw} "
                f"where created_at >= %(since)s and created_at < %(until)s group by 1")
-        cur.execute(f"""
+        families = [""] + (["_all_brands"] if rollup.other_dims else [])  # the rows per brand, and over all
+        cur.execute(" union ".join(f"""
             select coalesce(hours.day, raw.day) from (
                 select date_trunc('day', period_start, %(tz)s) as day, sum({rollup.count}) as n
-                from {a}.{rollup.name}_hours
+                from {a}.{rollup.name}_hours{family}
                 where period_start >= %(since)s and period_start < %(until)s group by 1) as hours
             full join ({raw}) as raw on hours.day = raw.day
             where hours.n is distinct from raw.n
             union
             select coalesce(days.day, raw.day) from (
-                select period_start as day, sum({rollup.count}) as n from {a}.{rollup.table}
+                select period_start as day, sum({rollup.count}) as n from {a}.{rollup.table}{family}
                 where period_start >= %(since)s and period_start < %(days_until)s group by 1) as days
             full join ({raw}) as raw on days.day = raw.day
-            where days.n is distinct from raw.n and coalesce(days.day, raw.day) < %(days_until)s
-            order by 1""", params)
+            where days.n is distinct from raw.n and coalesce(days.day, raw.day) < %(days_until)s"""
+                                   for family in families) + " order by 1", params)
         differing = [r[0] for r in cur.fetchall()]
-        cur.execute(f"""
+        cur.execute(" union ".join(f"""
             select coalesce(months.month, days.month) from (
-                select period_start as month, sum({rollup.count}) as n from {a}.{rollup.name}_months
+                select period_start as month, sum({rollup.count}) as n from {a}.{rollup.name}_months{family}
                 where period_start >= {first_month} group by 1) as months
             full join (
                 select date_trunc('month', period_start, %(tz)s) as month, sum({rollup.count}) as n
@@ -154,7 +168,7 @@ def drifted_days(cur, settings: config.Settings, days: int = VERIFY_DAYS) -> dic
                 where period_start >= {first_month}
                     and period_start < date_trunc('month', %(days_until)s, %(tz)s) group by 1) as days
             on months.month = days.month
-            where months.n is distinct from days.n order by 1""", params)
+            where months.n is distinct from days.n""" for family in families) + " order by 1", params)
         months_of_days = {_month_of(day, ZoneInfo(zone)) for day in differing}  # recomputed with their days
         differing += [r[0] for r in cur.fetchall() if r[0] not in months_of_days]  # a month: its first day
         if differing:
@@ -200,9 +214,8 @@ def _refresh_one(cur, settings: config.Settings, rollup: Rollup, full: bool, now
     cur.execute(f"select coalesce(max(id), 0) from {s}.{rollup.source}")
     last_id = cur.fetchone()[0]
     if state is None or full:
-        cur.execute(f"delete from {a}.{rollup.name}_hours")
-        cur.execute(f"delete from {a}.{rollup.table}")
-        cur.execute(f"delete from {a}.{rollup.name}_months")
+        for table in _tables(rollup):
+            cur.execute(f"delete from {a}.{table}")
         hours, days, months = [(None, now)], [(None, today)], [(None, _month_of(today, zone))]
         periods = 3  # all of them, counted as one build of each table
     else:
@@ -221,14 +234,16 @@ def _refresh_one(cur, settings: config.Settings, rollup: Rollup, full: bool, now
     rows = 0
     for since, until in hours:
         rows += _recompute(cur, a, f"{rollup.name}_hours", f"{rollup.name}_buckets('hour', %s, %s)", since, until)
+        rows += _add_up_brands(cur, a, rollup, f"{rollup.name}_hours", since, until)
     for since, until in days:
         rows += _recompute(cur, a, rollup.table, f"{rollup.name}_days(%s, %s)", since, until)
+        rows += _add_up_brands(cur, a, rollup, rollup.table, since, until)
     for since, until in months:  # after the days they add up
         rows += _recompute(cur, a, f"{rollup.name}_months", f"{rollup.name}_month_totals(%s, %s)", since, until)
+        rows += _add_up_brands(cur, a, rollup, f"{rollup.name}_months", since, until)
     if full:
-        cur.execute(f"analyze {a}.{rollup.name}_hours")
-        cur.execute(f"analyze {a}.{rollup.table}")
-        cur.execute(f"analyze {a}.{rollup.name}_months")
+        for table in _tables(rollup):
+            cur.execute(f"analyze {a}.{table}")
     cur.execute(f"""
         insert into {a}.rollup_state (rollup, watermark, last_id, last_xmin, refreshed_at, snapshot)
         values (%(rollup)s, %(now)s, %(id)s, %(xmin)s, now(), pg_current_snapshot())
@@ -247,6 +262,28 @@ def _recompute(cur, a: str, table: str, function: str, since: datetime | None, u
     if since is not None:
         cur.execute(f"delete from {a}.{table} where period_start >= %s and period_start < %s", (since, until))
     cur.execute(f"insert into {a}.{table} select * from {a}.{function} order by 1",  # a period's rows together
+                (since or "-infinity", until))
+    return cur.rowcount
+
+
+def _tables(rollup: Rollup) -> list[str]:
+    """Every table `rollup` writes: its hours, days and months, and those over all brands."""
+    tables = [f"{rollup.name}_hours", rollup.table, f"{rollup.name}_months"]
+    return tables + [f"{table}_all_brands" for table in tables] if rollup.other_dims else tables
+
+
+def _add_up_brands(cur, a: str, rollup: Rollup, table: str, since: datetime | None, until: datetime) -> int:
+    """Replace `table`_all_brands' rows of [since, until) by `table`'s, added up over every brand
+    (nothing for a rollup without brand columns)."""
+    if not rollup.other_dims:
+        return 0
+    dims = ", ".join(rollup.other_dims)
+    if since is not None:
+        cur.execute(f"delete from {a}.{table}_all_brands where period_start >= %s and period_start < %s",
+                    (since, until))
+    cur.execute(f"insert into {a}.{table}_all_brands select period_start, null, null, {dims}, "
+                f"{', '.join(f'sum({column})' for column in rollup.sums)} from {a}.{table} "
+                f"where period_start >= %s and period_start < %s group by period_start, {dims} order by 1",
                 (since or "-infinity", until))
     return cur.rowcount
 
@@ -331,7 +368,8 @@ def status(url: str, settings: config.Settings | None = None) -> list[tuple]:
         return out
 
 
-BUCKETS_FILE = "rollup_buckets__v4.sql"  # every function that cuts days or hours
+# every function that cuts days or hours (each defined with create or replace)
+BUCKETS_FILES = ("rollup_buckets__v4.sql", "rollup_all_brands_buckets__v1.sql")
 _ZONE_IN_BUCKETS = re.compile(r"date_trunc\(period, created_at, '([^']+)'\)")
 
 
@@ -357,8 +395,8 @@ def ensure_timezone(url: str, settings: config.Settings) -> str | None:
     with _refresh_transaction(url) as conn:
         with conn.cursor() as cur:
             installed = zone_of_install(cur, settings)
-            text = views.render(views.BUNDLE_DIR / BUCKETS_FILE, settings)
-            cur.execute(text)  # v3 defines every function with create or replace
+            for name in BUCKETS_FILES:
+                cur.execute(views.render(views.BUNDLE_DIR / name, settings))
         refresh(conn, settings, full=True)
     return (f"reporting time zone {installed} -> {settings.timezone}: day buckets redefined, rollups rebuilt "
             f"({time.monotonic() - started:.0f}s)")

@@ -2,6 +2,7 @@
 the user's 8 dashboards and 29 charts, and broken copies are caught with the file and field named."""
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
 
@@ -281,3 +282,38 @@ def test_a_filter_on_period_start_beside_the_range_makes_the_query_exact():
     assert "'exact')" in exact_when_filtered(broken)
     assert exact_when_filtered("select * from analytics.agent_logs where period_start > now()") == \
         "select * from analytics.agent_logs where period_start > now()"
+
+
+def test_a_query_that_cannot_see_the_brand_reads_the_rollups_over_all_brands():
+    """What the SQL mutator makes of queries on a dataset with brand columns: the same query on
+    <view>_all_brands_between when nothing in it can see the brand; the rows per brand when a
+    column, filter, rule or `*` could (a brand filter, a group by brand, a row level security
+    clause, the samples' `select *`, a whole-row reference), when it reads no such dataset
+    (router_stats has no brand), and when it cannot be parsed (right before fast)."""
+    from sparklio_bi.assets.layout import all_brands_when_unused
+
+    call = "analytics.{}_between('2026-11-24T22:00:00', null, interval '1 minute'{})"
+    query = ("SELECT {select} FROM (select * from " + call + ") AS virtual_table{where} "
+             "GROUP BY 1 ORDER BY \"SUM(executions)\" DESC LIMIT 10000")
+
+    def case(select="agent_name, sum(executions) AS \"SUM(executions)\"", view="agent_stats", where="",
+             grain=", 'month'"):
+        return query.format(view, grain, select=select, where=where)
+
+    swapped = [case(), case(where=" WHERE agent_name = 'brand_id'"), case(view="error_stats"),
+               case(view="workflow_stats", select="status, sum(runs) AS \"SUM(executions)\""),
+               case(view="asset_stats", where=" WHERE period_start >= '2026-11-25'", grain=", 'exact'"),
+               case(view="workflow_daily", select="day, sum(workflow_count) AS \"SUM(executions)\"", grain="")]
+    kept = [case(select="brand_name, sum(executions) AS \"SUM(executions)\""),
+            case(where=" WHERE brand_id IN (3, 4)"), case(where=" WHERE (brand_id = 7)"),
+            case(select="*"), case(select="virtual_table.*"), case(select="count(distinct virtual_table)"),
+            case(select="sum(executions) FILTER (WHERE brand_name = 'x') AS \"SUM(executions)\""),
+            case(view="router_stats", select="intent_type, sum(decisions) AS \"SUM(executions)\""),
+            case(where=" WHERE ((("), "select * from " + call.format("agent_stats", ", 'day'")]
+    for sql in swapped:
+        out = all_brands_when_unused(sql)
+        assert out == re.sub(r"_between\(", "_all_brands_between(", sql), sql
+    for sql in kept:
+        assert all_brands_when_unused(sql) == sql, sql
+    assert all_brands_when_unused("select agent_name, sum(executions) from " + call.format("agent_stats", "")
+                                  + " group by 1").count("agent_stats_all_brands_between(") == 1  # SQL Lab

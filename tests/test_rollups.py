@@ -1,4 +1,4 @@
-"""The rollups (sparklio_bi/rollups.py, migrations 0007, 0012, 0013 and 0014): every *_stats view adds up to exactly
+"""The rollups (sparklio_bi/rollups.py, migrations 0007, 0012-0015): every *_stats view adds up to exactly
 what its raw view holds, per day and dimension values, after a full build and after incremental
 refreshes that follow inserts (new, late and backdated rows), updates in place (a failure that
 recovers, a workflow that completes, an asset reviewed) and midnight; new rows show at once."""
@@ -31,10 +31,24 @@ CHECKS = [
 ]
 
 
-def differences(cur, start: str = "'-infinity'") -> dict[str, list]:
-    """Per stats view, the (day, dims) groups whose sums differ from the raw view's, from `start`."""
-    out = {}
+BRANDS = "brand_id, brand_name, "
+
+
+def every_check():
+    """CHECKS, and each rollup with brand columns as the charts that do not see the brand read it:
+    <name>_stats_all_brands_between (the tables added up over every brand), by its other dims."""
     for stats, raw, dims, stats_sums, raw_sums in CHECKS:
+        yield stats, raw, dims, stats_sums, raw_sums
+        if dims.startswith(BRANDS):
+            all_brands = f"{stats.removesuffix('_stats')}_stats_all_brands_between(null, null)"
+            yield all_brands, raw, dims.removeprefix(BRANDS), stats_sums, raw_sums
+
+
+def differences(cur, start: str = "'-infinity'") -> dict[str, list]:
+    """Per stats view (and over all brands), the (day, dims) groups whose sums differ from the
+    raw view's, from `start`."""
+    out = {}
+    for stats, raw, dims, stats_sums, raw_sums in every_check():
         cur.execute(f"""
             (select date_trunc('day', period_start), {dims}, {stats_sums} from analytics.{stats}
              where period_start >= {start} group by 1, {dims}
@@ -55,13 +69,14 @@ def differences(cur, start: str = "'-infinity'") -> dict[str, list]:
 
 def total_differences(cur) -> dict[str, list]:
     """Per rollup, the dims groups whose sums over all time, as the charts of totals read them
-    (<name>_stats_between with 'month': whole months from <name>_months), differ from the
-    raw view's."""
+    (<name>_stats_between with 'month': whole months from <name>_months; and over all brands),
+    differ from the raw view's."""
     out = {}
-    for stats, raw, dims, stats_sums, raw_sums in CHECKS:
-        name = stats.removesuffix("_stats")
+    for stats, raw, dims, stats_sums, raw_sums in every_check():
+        function = f"{stats.removesuffix('_stats')}_stats_between" if stats.endswith("_stats") else \
+            stats.removesuffix("(null, null)")
         cur.execute(f"""
-            select {dims}, {stats_sums} from analytics.{name}_stats_between(null, null, '0', 'month') group by {dims}""")
+            select {dims}, {stats_sums} from analytics.{function}(null, null, '0', 'month') group by {dims}""")
         got = set(cur.fetchall())
         cur.execute(f"select {dims}, {raw_sums} from analytics.{raw} group by {dims}")
         expected = set(cur.fetchall())

@@ -103,9 +103,12 @@ def test_reader_role_is_read_only_and_limited(reader_url, settings):
         assert cur.fetchone()[0] == 0  # no pg_read_all_stats or any other role
 
 
-# The bundle's rollup tables: <name>_stats_between() reads them as its caller, the reader
+# The bundle's rollup tables: <name>_stats_between() (and <name>_stats_all_brands_between(), the
+# tables over all brands) reads them as its caller, the reader
 ROLLUP_TABLES = {f"analytics.{name}_{kind}" for name in ("agent", "error", "router", "workflow", "asset")
-                 for kind in ("rollup", "hours", "months")} | {"analytics.rollup_state"}
+                 for kind in ("rollup", "hours", "months")} | {"analytics.rollup_state"} \
+    | {f"analytics.{name}_{kind}_all_brands" for name in ("agent", "error", "workflow", "asset")
+       for kind in ("rollup", "hours", "months")}
 
 
 def test_reader_reads_every_view_and_only_the_views(reader_url, bootstrapped):

@@ -68,13 +68,15 @@ def aligned(rng: random.Random, moment: datetime) -> datetime:
 
 
 def between_problems(url: str, ranges, rng: random.Random | None = None, coarsest: str = "day",
-                     period: str | None = None) -> list[str]:
+                     period: str | None = None, all_brands: bool = False) -> list[str]:
     """Each (rollup, range) whose sums per dimension values differ from the raw view's, or that
     labels a row outside the range. With `rng`: called with a slack of a minute, as the charts
     call it, and cut by a filter whose ends are up to a minute off the range's (drawn by `rng`),
     as Superset's is; the sums must be the raw view's in the filter's range. With `coarsest`
     'month': as the charts of totals call it (whole months from <name>_months); 'hour' and
-    'exact', grouped by `period` ('hour', 'minute'): as a series by hour or finer is."""
+    'exact', grouped by `period` ('hour', 'minute'): as a series by hour or finer is. With
+    `all_brands`: <name>_stats_all_brands_between, by the dims other than the brand, as a chart
+    that does not see the brand reads it (the rollups without brand columns have no such twin)."""
     problems = []
     with database.connect(url) as conn, conn.cursor() as cur:
         for since, until in ranges:
@@ -85,12 +87,16 @@ def between_problems(url: str, ranges, rng: random.Random | None = None, coarses
             where = ("created_at >= coalesce(%(cut_since)s::timestamptz, '-infinity') "
                      "and created_at < coalesce(%(cut_until)s::timestamptz, 'infinity')")
             for name, raw, dims, sums, raw_sums in ROLLUPS:
+                if all_brands and not dims.startswith("brand_id, brand_name, "):
+                    continue
+                dims = dims.removeprefix("brand_id, brand_name, ") if all_brands else dims
+                function = f"{name}_stats_all_brands_between" if all_brands else f"{name}_stats_between"
                 keys = f"date_trunc('{period}', period_start), {dims}" if period else dims
                 raw_keys = f"date_trunc('{period}', created_at), {dims}" if period else dims
                 inside = ("period_start >= coalesce(%(cut_since)s::timestamptz, '-infinity') "
                           "and period_start < coalesce(%(cut_until)s::timestamptz, 'infinity')")
                 cur.execute(f"select {keys}, {sums}, count(*) filter (where not ({inside})) "
-                            f"from analytics.{name}_stats_between(%(since)s, %(until)s, %(slack)s, %(coarsest)s) "
+                            f"from analytics.{function}(%(since)s, %(until)s, %(slack)s, %(coarsest)s) "
                             + (f"where {inside} " if rng else "") + f"group by {keys}", bounds)
                 rows = cur.fetchall()
                 outside = sum(row[-1] for row in rows)
@@ -99,7 +105,7 @@ def between_problems(url: str, ranges, rng: random.Random | None = None, coarses
                             bounds)
                 expected = set(cur.fetchall())
                 if got != expected or outside:
-                    problems.append(f"{name} [{since}, {until}): {len(got ^ expected)} groups differ, e.g. "
+                    problems.append(f"{function} [{since}, {until}): {len(got ^ expected)} groups differ, e.g. "
                                     f"{sorted(got ^ expected, key=str)[:2]}; {outside} rows labelled outside")
     return problems
 
@@ -113,6 +119,10 @@ def test_every_rollup_equals_its_raw_view_on_random_ranges(seeded_url):
     assert between_problems(seeded_url, ranges, coarsest="month") == []
     assert between_problems(seeded_url, ranges[:60], coarsest="hour", period="hour") == []
     assert between_problems(seeded_url, ranges[:60], coarsest="exact", period="minute") == []
+    assert between_problems(seeded_url, ranges, all_brands=True) == []
+    assert between_problems(seeded_url, ranges, coarsest="month", all_brands=True) == []
+    assert between_problems(seeded_url, ranges[:60], coarsest="hour", period="hour", all_brands=True) == []
+    assert between_problems(seeded_url, ranges[:60], coarsest="exact", period="minute", all_brands=True) == []
 
 
 def test_with_a_slack_a_filter_up_to_a_minute_off_cuts_the_rows_exactly(seeded_url):
@@ -124,6 +134,7 @@ def test_with_a_slack_a_filter_up_to_a_minute_off_cuts_the_rows_exactly(seeded_u
     rng = random.Random(SEED + 1)
     assert between_problems(seeded_url, random_ranges(rng, now, 60), rng) == []
     assert between_problems(seeded_url, random_ranges(rng, now, 60), rng, coarsest="month") == []
+    assert between_problems(seeded_url, random_ranges(rng, now, 60), rng, coarsest="month", all_brands=True) == []
 
 
 # --- through Superset: every chart on a rollup, many ranges in one chart data request each -------
@@ -309,7 +320,10 @@ def test_series_by_the_hour_or_finer_and_filters_on_period_start_equal_the_raw_r
     datasets = {d["table_name"]: d["id"] for d in api_list(api, "dataset")}
     rng = random.Random(SEED + 2)
     now = datetime.now(timezone.utc)
-    problems, kinds = [], {"exact": 0, "hour": 0}
+    with database.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("select brand_name from analytics.brands order by brand_id")
+        brands = [row[0] for row in cur.fetchall()]
+    problems, kinds = [], {"exact": 0, "hour": 0, "all brands": 0, "per brand": 0}
     for name, chart in charts.items():
         ranges = [superset_range(s, u) for s, u in random_ranges(rng, now, 8) if s is not None][:4]
         base = chart_context(chart, ids[name], datasets[chart["view"]], ranges)
@@ -325,15 +339,21 @@ def test_series_by_the_hour_or_finer_and_filters_on_period_start_equal_the_raw_r
                                                 "where": f"period_start >= '{middle.isoformat(' ')}'"}})
             queries.append({**query, "filters": [*query["filters"],
                                                  {"col": "period_start", "op": "<", "val": middle.isoformat()}]})
+            if chart["view"] != "router_stats":  # a brand filter: the rows per brand
+                queries.append({**query, "filters": [*query["filters"], {"col": "brand_name", "op": "IN",
+                                                                         "val": rng.sample(brands, 2)}]})
         response = api.post(f"{api.base}/api/v1/chart/data", json={**base, "queries": queries}, timeout=300)
         assert response.status_code == 200, f"{name}: {response.status_code} {response.text[:500]}"
         for query, result in zip(queries, response.json()["result"]):
             sql = result["query"]
             kinds["exact"] += "'exact')" in sql
             kinds["hour"] += "'hour')" in sql
+            kinds["all brands"] += "_all_brands_between(" in sql
+            kinds["per brand"] += "_all_brands_between(" not in sql and "brand_name" in sql
             columns, rows = raw_rows(url, sql, chart["view"])
             found = differing(result, columns, rows, chart["view"])
             if found:
                 problems.append(f"{name}, {query['extras'].get('where')}, {query['filters'][-1]}: {found}")
     assert not problems, "\n".join(problems)
     assert kinds["exact"] >= 3 * 4 * len(charts) and kinds["hour"] > 0, kinds
+    assert kinds["all brands"] > 0 and kinds["per brand"] > 0, kinds

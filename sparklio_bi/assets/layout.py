@@ -92,6 +92,46 @@ def exact_when_filtered(sql: str) -> str:
     return sql
 
 
+# The ranged functions with a twin over every brand (the rollups with brand columns), and the
+# dataset columns that twin leaves null
+_BRANDED_CALL = re.compile(r"\b((?:agent|error|workflow|asset)_stats|workflow_daily)_between\(", re.IGNORECASE)
+BRAND_COLUMNS = ("brand_id", "brand_name")
+
+
+def all_brands_when_unused(sql: str) -> str:
+    """`sql` reading the rollups added up over every brand (`<view>_all_brands_between`: a few
+    rows a period instead of one per brand) when nothing in it can see the brand: no column named
+    brand_id or brand_name anywhere (a group by, a filter, a row level security rule, a metric),
+    no whole-row reference, and a `*` only in the dataset's own `select * from <view>_between(...)`
+    inside the query that picks its columns. Anything else, or SQL it cannot parse, is left as it
+    is: the rows per brand give the same sums."""
+    if _BRANDED_CALL.search(sql) is None:
+        return sql
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        statements = sqlglot.parse(sql, read="postgres")
+    except sqlglot.errors.SqlglotError:
+        return sql
+    if len(statements) != 1 or statements[0] is None:
+        return sql
+    tree = statements[0]
+    aliases = {alias.name.lower() for alias in tree.find_all(exp.TableAlias)}
+    for column in tree.find_all(exp.Column):
+        name = column.name.lower()
+        if name in BRAND_COLUMNS or (not column.table and name in aliases):
+            return sql
+    for select in tree.find_all(exp.Select):
+        stars = [e for e in select.expressions
+                 if isinstance(e, exp.Star) or (isinstance(e, exp.Column) and isinstance(e.this, exp.Star))]
+        source = select.args.get("from_") or select.args.get("from")  # sqlglot 28 names it from_
+        own = source is not None and _BRANDED_CALL.search(source.sql()) and isinstance(select.parent, exp.Subquery)
+        if stars and not own:
+            return sql
+    return _BRANDED_CALL.sub(lambda m: f"{m[1]}_all_brands_between(", sql)
+
+
 def _moment(text: str | None) -> datetime | None:
     try:
         return datetime.fromisoformat(text) if text else None
