@@ -214,6 +214,14 @@ def api_list(api, kind: str) -> list[dict]:
     return result.json()["result"]
 
 
+def chart_ids(api) -> dict[str, int]:
+    """Chart name -> its id, of the charts `api`'s user may see."""
+    return {chart["slice_name"]: chart["id"] for chart in api_list(api, "chart")}
+
+
+def dataset_ids(api) -> dict[str, int]:
+    """Dataset name -> its id."""
+    return {dataset["table_name"]: dataset["id"] for dataset in api_list(api, "dataset")}
 
 
 def csrf_header(api) -> dict:

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from sparklio_bi import config, database, rollups
-from tests.conftest import seed_database
+from tests.conftest import chart_ids, seed_database
 
 # Each stats view against the same sums over its raw view: (stats, raw, dims, stats sums, raw sums)
 CHECKS = [
@@ -306,11 +306,11 @@ def test_a_full_refresh_rebuilds_a_damaged_rollup(rolled_url):
 
 # --- as a user sees it: a served Superset, its refresher and its cache ----------------------
 
-def chart_ids(api) -> dict[str, int]:
+def chart_ids_by_key(api) -> dict[str, int]:
+    """Spec key (e.g. "2.1") -> chart id."""
     from sparklio_bi.reference import CHART_FILES, chart_titles
-    from tests.conftest import api_list
 
-    ids = {c["slice_name"]: c["id"] for c in api_list(api, "chart")}
+    ids = chart_ids(api)
     return {key: ids[title] for key, title in chart_titles().items() if key in CHART_FILES}
 
 
@@ -333,7 +333,7 @@ def test_new_and_late_rows_show_in_every_chart_within_a_minute(api, bootstrapped
     the refresher, every SPARKLIO_REFRESH_SECONDS while serving: 10 s here, 30 s by default, the
     benchmark's figure), both show in the agent charts within 60 s, as a dashboard loads them
     (Superset's cache allowed)."""
-    ids = chart_ids(api)
+    ids = chart_ids_by_key(api)
     with database.connect(bootstrapped["url"]) as conn, conn.cursor() as cur:
         cur.execute("select id from public.workflows order by id desc limit 1")
         workflow = cur.fetchone()[0]
@@ -360,7 +360,7 @@ def test_new_and_late_rows_show_in_every_chart_within_a_minute(api, bootstrapped
 def test_a_second_load_is_served_from_the_cache_both_workers_share(api):
     """Both gunicorn workers answer from one cache (files in the data dir): after one load,
     every further load of the chart is a cache hit, whichever worker takes it."""
-    chart = chart_ids(api)["3.1"]
+    chart = chart_ids_by_key(api)["3.1"]
     api.get(f"{api.base}/api/v1/chart/{chart}/data/?force=true", timeout=60)
     hits = [values_shown(api, chart)[1] for _ in range(8)]
     assert all(hits), f"cache hits per load: {hits}"

@@ -25,7 +25,9 @@ from tests.conftest import (
     READER_STATEMENT_TIMEOUT,
     SQL_MAX_ROW,
     api_list,
+    chart_ids,
     cli,
+    dataset_ids,
     form_login,
     start_server,
 )
@@ -369,7 +371,7 @@ def test_a_brand_user_sees_only_their_brand(brand, bootstrapped, api, chart):
     brand_id it equals the reference SQL on that brand's rows only; a chart on any other dataset
     (the router's, the system's, signups) would show every brand's rows, so it is refused."""
     brand_id, session, restricted = brand
-    ids = {c["slice_name"]: c["id"] for c in api_list(api, "chart")}
+    ids = chart_ids(api)
     chart_id = ids[chart_titles()[chart.key]]
     if brand_charts()[chart.key]:
         assert_chart_matches_reference(session, bootstrapped["url"], chart, chart_id, restricted)
@@ -397,7 +399,7 @@ def test_the_filters_options_are_the_users_brands_only(brand, api, bootstrapped)
     """The Brand filter lists the user's brand alone; the Agent and Model filters the pairs that
     brand's executions used (agent_models v2)."""
     brand_id, session, _ = brand
-    datasets = {d["table_name"]: d["id"] for d in api_list(api, "dataset")}
+    datasets = dataset_ids(api)
     assert [row["brand_id"] for row in filter_options(session, datasets["brand_names"], ["brand_id"])] == [brand_id]
     pairs = {(row["agent_name"], row["model"])
              for row in filter_options(session, datasets["agent_models"], ["agent_name", "model"])}
@@ -431,7 +433,7 @@ def form_login_fails(base: str, username: str, password: str) -> bool:
 
 def test_brand_filter_reaches_the_brands_chart(brand, bootstrapped):
     brand_id, session, _ = brand
-    ids = {c["slice_name"]: c["id"] for c in api_list(session, "chart")}
+    ids = chart_ids(session)
     payload = session.get(f"{session.base}/api/v1/chart/{ids[chart_titles()['4.1']]}/data/?force=true",
                           timeout=60).json()
     with database.connect(bootstrapped["url"]) as conn, conn.cursor() as cur:
@@ -565,8 +567,8 @@ def test_a_brand_users_rollup_charts_equal_their_brands_raw_rows_on_random_range
 
     brand_id, session, _ = brand
     charts = {name: c for name, c in ranged_charts().items() if c["view"] != "router_stats"}
-    ids = {c["slice_name"]: c["id"] for c in api_list(api, "chart")}
-    datasets = {d["table_name"]: d["id"] for d in api_list(api, "dataset")}
+    ids = chart_ids(api)
+    datasets = dataset_ids(api)
     rng = random.Random(19)
     now = datetime.now(timezone.utc)
 

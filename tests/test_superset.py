@@ -24,7 +24,7 @@ from sparklio_bi.browser import open_browser as open_chromium
 from sparklio_bi.browser import wait_for_charts
 from sparklio_bi.reference import CHART_FILES, CHARTS, VOLATILE, at_the_charts_now, chart_rows, chart_titles, compare_chart
 from sparklio_bi.reference import run_reference as reference
-from tests.conftest import ADMIN_PASSWORD, SCREENSHOTS, api_list, cli, csrf_header, form_login
+from tests.conftest import ADMIN_PASSWORD, SCREENSHOTS, api_list, chart_ids, cli, csrf_header, form_login
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"
@@ -51,7 +51,7 @@ def test_server_serves_login_page(server):
 
 @pytest.mark.parametrize("chart", [c for c in CHARTS if c.key not in VOLATILE], ids=lambda c: f"{c.key} {c.title}")
 def test_chart_data_api_matches_reference(api, bootstrapped, chart):
-    ids = {c["slice_name"]: c["id"] for c in api_list(api, "chart")}
+    ids = chart_ids(api)
     assert_chart_matches_reference(api, bootstrapped["url"], chart, ids[chart_titles()[chart.key]])
 
 
@@ -71,7 +71,7 @@ def test_connections_chart_shows_the_reference_count_at_a_minute_the_test_sample
         cur.executemany("insert into analytics.system_samples (sampled_at, metric, dimension, value) "
                         "values (%s, %s, %s, %s)", [(minute, *row) for row in collect.postgres_samples(cur, settings)])
     try:
-        chart_id = {c["slice_name"]: c["id"] for c in api_list(api, "chart")}[chart_titles()["5.1"]]
+        chart_id = chart_ids(api)[chart_titles()["5.1"]]
         response = api.get(f"{api.base}/api/v1/chart/{chart_id}/data/?force=true", timeout=60)
         assert response.status_code == 200, response.text[:500]
         shown = {row[0]: row[1:] for row in chart_rows(response.json())}
@@ -97,7 +97,7 @@ def test_connections_chart_keeps_every_minute_of_a_full_day(api, bootstrapped):
         cur.executemany("insert into analytics.system_samples (sampled_at, metric, dimension, value) "
                         "values (%s, 'pg_connections', %s, 1)", [(m, s) for m in minutes for s in states])
     try:
-        chart_id = {c["slice_name"]: c["id"] for c in api_list(api, "chart")}[chart_titles()["5.1"]]
+        chart_id = chart_ids(api)[chart_titles()["5.1"]]
         response = api.get(f"{api.base}/api/v1/chart/{chart_id}/data/?force=true", timeout=120)
         assert response.status_code == 200, response.text[:500]
         result = response.json()["result"][0]
@@ -284,7 +284,7 @@ def test_a_chart_edited_in_superset_exports_as_a_small_diff(api, bootstrapped, t
     """What the UI does on save (PUT the chart's params), then `assets export`: a readable diff."""
     stem = CHART_FILES["2.2"]
     title = chart_titles()["2.2"]
-    chart_id = {c["slice_name"]: c["id"] for c in api_list(api, "chart")}[title]
+    chart_id = chart_ids(api)[title]
     chart = api.get(f"{api.base}/api/v1/chart/{chart_id}", timeout=30).json()["result"]
     params = json.loads(chart["params"])
     params["y_axis_title"] = "Latency, edited in the UI"

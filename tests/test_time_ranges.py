@@ -13,7 +13,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from sparklio_bi import bench, database
-from tests.conftest import api_list
+from tests.conftest import chart_ids, dataset_ids
 
 SEED = 15
 # Each rollup's sums against the same sums over its raw view: (rollup, raw view, dims, its sums, raw sums)
@@ -246,8 +246,8 @@ def test_every_rollup_chart_equals_its_raw_rows_for_every_range(api, bootstrappe
     url = bootstrapped["url"]
     charts = ranged_charts()
     assert len(charts) == 20, sorted(charts)
-    ids = {c["slice_name"]: c["id"] for c in api_list(api, "chart")}
-    datasets = {d["table_name"]: d["id"] for d in api_list(api, "dataset")}
+    ids = chart_ids(api)
+    datasets = dataset_ids(api)
     rng = random.Random(SEED)
     now = datetime.now(timezone.utc)
     drawn = 0
@@ -278,8 +278,8 @@ def test_a_row_at_a_ranges_first_second_counts_and_at_its_end_does_not(api, boot
     counts the first, not the other; and the same once more after another refresh."""
     url = bootstrapped["url"]
     charts = {"Executions per agent": ranged_charts()["Executions per agent"]}
-    ids = {c["slice_name"]: c["id"] for c in api_list(api, "chart")}
-    datasets = {d["table_name"]: d["id"] for d in api_list(api, "dataset")}
+    ids = chart_ids(api)
+    datasets = dataset_ids(api)
     start = (datetime.now(timezone.utc) - timedelta(days=4, hours=5)).replace(minute=17, second=23, microsecond=0)
     end = start + timedelta(days=1, hours=2, minutes=11, seconds=7)
     time_range = superset_range(start, end)
@@ -316,8 +316,8 @@ def test_series_by_the_hour_or_finer_and_filters_on_period_start_equal_the_raw_r
     to the dataset's SQL), and every number is still the raw rows'."""
     url = bootstrapped["url"]
     charts = {name: chart for name, chart in ranged_charts().items() if chart["view"] != "workflow_daily"}
-    ids = {c["slice_name"]: c["id"] for c in api_list(api, "chart")}
-    datasets = {d["table_name"]: d["id"] for d in api_list(api, "dataset")}
+    ids = chart_ids(api)
+    datasets = dataset_ids(api)
     rng = random.Random(SEED + 2)
     now = datetime.now(timezone.utc)
     with database.connect(url) as conn, conn.cursor() as cur:

@@ -104,7 +104,8 @@ def assert_daily_executions_equal_the_reference(url: str, reader: str) -> None:
 
 
 def test_every_rollup_equals_its_raw_view_on_random_ranges_in_seoul(seoul):
-    """tests/test_time_ranges.py's 200 random ranges, with days and hours cut in Seoul."""
+    """tests/test_time_ranges.py's 200 random ranges, with days and hours cut in Seoul (per brand
+    and over all brands: the timezone change rebuilt both)."""
     from tests.test_time_ranges import SEED, between_problems, random_ranges
 
     url = seoul[0]
@@ -115,6 +116,8 @@ def test_every_rollup_equals_its_raw_view_on_random_ranges_in_seoul(seoul):
     assert between_problems(url, random_ranges(rng, now, 200)) == []
     assert between_problems(url, random_ranges(rng, now, 40), rng) == []
     assert between_problems(url, random_ranges(rng, now, 200), coarsest="month") == []
+    assert between_problems(url, random_ranges(rng, now, 200), all_brands=True) == []
+    assert between_problems(url, random_ranges(rng, now, 100), coarsest="month", all_brands=True) == []
 
 
 def test_workflow_daily_counts_seoul_days(seoul):
