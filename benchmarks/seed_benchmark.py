@@ -25,7 +25,7 @@ BENCHMARK_DATABASE = "sparklio_benchmark"
 
 def _run(url: str, scale: float, seed_value: int) -> dict:
     started = time.perf_counter()
-    counts = seed.seed(url, scale, seed_value)
+    counts = seed.seed(url, config.load(), scale, seed_value)
     seconds = time.perf_counter() - started
     peak_kib = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     schema = config.load().source_schema
@@ -58,7 +58,7 @@ def main(scales: tuple[float, ...], seed_value: int) -> None:
     url = make_url(database.analytics_url(config.load())).set(database=BENCHMARK_DATABASE)
     url = url.render_as_string(hide_password=False)
     database.ensure_database(url)
-    migrate.apply_source_ddl(url)
+    migrate.apply_source_ddl(url, config.load())
     click.echo(f"database: {make_url(url).render_as_string(hide_password=True)}")
     click.echo(f"machine: {machine()}")
     click.echo(f"{'scale':>7} {'agent_logs':>11} {'all rows':>11} {'seconds':>8} {'rows/s':>9} "

@@ -46,7 +46,7 @@ def data_layer(settings: config.Settings, step: Callable[[str], None], seed_job:
         step("    the application's own (not demo mode: never created or changed)")
 
     step(f"3/7 analytics views: migrating to {migrate.head()}")
-    migrate.upgrade(url, "head", settings)
+    migrate.upgrade(url, settings)
     for line in migrate.repair_views(url, settings):
         step(f"    repaired {line}")
     changed_zone = rollups.ensure_timezone(url, settings)

@@ -119,8 +119,8 @@ def db_apply_source_ddl() -> None:
 
     Example: sparklio-bi db apply-source-ddl
     """
-    url = database.analytics_url(settings())
-    created = migrate.apply_source_ddl(url)
+    s = settings()
+    created = migrate.apply_source_ddl(database.analytics_url(s), s)
     click.echo("source tables created" if created else "source tables already present: unchanged")
 
 
@@ -133,10 +133,10 @@ def db_upgrade(revision: str) -> None:
     """
     s = settings()
     url = database.analytics_url(s)
-    migrate.upgrade(url, revision, s)
+    migrate.upgrade(url, s, revision)
     for line in migrate.repair_views(url, s):
         click.echo(f"repaired {line}")
-    click.echo(f"analytics views at {migrate.current(url) or 'base'}")
+    click.echo(f"analytics views at {migrate.current(url, s) or 'base'}")
 
 
 @db.command("downgrade", context_settings={"ignore_unknown_options": True})  # `db downgrade -1`
@@ -147,9 +147,10 @@ def db_downgrade(revision: str, drop_data: bool) -> None:
 
     Example: sparklio-bi db downgrade 0003
     """
-    url = database.analytics_url(settings())
-    migrate.downgrade(url, revision, drop_data)
-    click.echo(f"analytics views at {migrate.current(url) or 'base'}")
+    s = settings()
+    url = database.analytics_url(s)
+    migrate.downgrade(url, s, revision, drop_data)
+    click.echo(f"analytics views at {migrate.current(url, s) or 'base'}")
 
 
 @db.command("current")
@@ -158,7 +159,8 @@ def db_current() -> None:
 
     Example: sparklio-bi db current
     """
-    rev = migrate.current(database.analytics_url(settings()))
+    s = settings()
+    rev = migrate.current(database.analytics_url(s), s)
     head = migrate.head()
     click.echo(f"{rev or 'base'}{' (head)' if rev == head else f' (head is {head})'}")
 
@@ -192,10 +194,11 @@ def seed(scale: float, seed_value: int, apply_ddl: bool, replace_application_dat
     from . import seed as seeding
 
     seeding.sizes(scale)  # rejects a bad --scale before anything is started or touched
-    url = database.analytics_url(settings())
+    s = settings()
+    url = database.analytics_url(s)
     if apply_ddl:
-        migrate.apply_source_ddl(url)
-    seeding.check_replaceable(url, settings(), replace_application_data)  # before the progress bar shows
+        migrate.apply_source_ddl(url, s)
+    seeding.check_replaceable(url, s, replace_application_data)  # before the progress bar shows
     counts = seed_with_progress(url, scale, seed_value, replace_application_data)
     click.echo(", ".join(f"{table} {n:,}" for table, n in counts.items()))
 
@@ -211,7 +214,7 @@ def seed_with_progress(url: str, scale: float, seed_value: int, replace_applicat
             bar.update(done - written.get(table, 0), table)
             written[table] = done
 
-        return seeding.seed(url, scale, seed_value, progress=progress,
+        return seeding.seed(url, settings(), scale, seed_value, progress=progress,
                             replace_application_data=replace_application_data)
 
 

@@ -41,9 +41,8 @@ def redis_samples(redis_url: str) -> list[tuple[str, str, float]]:
     return rows
 
 
-def collect_once(url: str, settings: config.Settings | None = None) -> int:
+def collect_once(url: str, settings: config.Settings) -> int:
     """Take one sample of every metric; returns the number of rows written."""
-    settings = settings or config.load()
     now = datetime.now(timezone.utc)
     rows = redis_samples(settings.redis_url) if settings.redis_url else []
     with database.connect(url) as conn, conn.cursor() as cur:

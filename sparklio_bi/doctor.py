@@ -59,7 +59,7 @@ def check_database(ctx: Context) -> Check:
 
 
 def check_migrations(ctx: Context) -> Check:
-    current, head = migrate.current(ctx.url()), migrate.head()
+    current, head = migrate.current(ctx.url(), ctx.settings), migrate.head()
     if current != head:
         return Check("migrations", False, f"at {current or 'base'}, head is {head}", "sparklio-bi db upgrade")
     return Check("migrations", True, f"at head ({head})")

@@ -69,9 +69,8 @@ def _run(fn, url: str, *args) -> None:
                              str(orig).strip().splitlines()[0]) from None
 
 
-def upgrade(url: str, revision: str = "head", settings: config.Settings | None = None) -> None:
+def upgrade(url: str, settings: config.Settings, revision: str = "head") -> None:
     """Migrate the views up to `revision`, in one transaction."""
-    settings = settings or config.load()
     cfg = alembic_config(url)
     _check_revision(cfg, revision)
     missing = missing_source_tables(url, settings)
@@ -83,13 +82,12 @@ def upgrade(url: str, revision: str = "head", settings: config.Settings | None =
     _run(command.upgrade, url, cfg, revision)
 
 
-def downgrade(url: str, revision: str = "-1", drop_data: bool = False,
-              settings: config.Settings | None = None) -> None:
+def downgrade(url: str, settings: config.Settings, revision: str = "-1", drop_data: bool = False) -> None:
     """Migrate the views down to `revision` (default: one step), in one transaction; a step that
     would destroy collected data refuses unless `drop_data`."""
     cfg = alembic_config(url)
     cfg.attributes["drop_data"] = drop_data
-    cfg.attributes["settings"] = settings or config.load()
+    cfg.attributes["settings"] = settings
     _check_revision(cfg, revision)
     with database.connect(url):  # fail fast, with one line, when the server is unreachable
         pass
@@ -173,9 +171,8 @@ def _view_drift(cur, settings: config.Settings, view: str, version: int) -> str 
     return None if actual == expected else "differed from its file"
 
 
-def current(url: str) -> str | None:
+def current(url: str, settings: config.Settings) -> str | None:
     """The revision the database is at, or None before the first migration."""
-    settings = config.load()
     with database.connect(url) as conn, conn.cursor() as cur:
         cur.execute("select to_regclass(%s)", (f"{settings.analytics_schema}.alembic_version",))
         if cur.fetchone()[0] is None:
@@ -196,9 +193,8 @@ def head() -> str:
     return ScriptDirectory.from_config(alembic_config("")).get_current_head()
 
 
-def apply_source_ddl(url: str, settings: config.Settings | None = None) -> bool:
+def apply_source_ddl(url: str, settings: config.Settings) -> bool:
     """Create Sparklio's reference tables in an empty source schema; False if they already exist."""
-    settings = settings or config.load()
     missing = missing_source_tables(url, settings)
     if not missing:
         return False

@@ -88,13 +88,12 @@ class Refreshed:
     repaired: tuple[datetime, ...] = ()  # days whose counts differed from the raw view's, recomputed
 
 
-def refresh(conn, settings: config.Settings | None = None, full: bool = False,
+def refresh(conn, settings: config.Settings, full: bool = False,
             verify_days: int = 0) -> list[Refreshed]:
     """Bring every rollup up to date on `conn` (psycopg2) and commit nothing: the caller owns the
     transaction (REPEATABLE READ, so the changes found and the sums written agree). With
     `verify_days`, the days of that many last days whose counts differ from the raw view's (a
     rollup damaged by hand, a write the change tracking missed) are recomputed too."""
-    settings = settings or config.load()
     a = settings.analytics_schema
     with conn.cursor() as cur:
         cur.execute("select pg_advisory_xact_lock(%s)", (LOCK,))
@@ -112,7 +111,7 @@ def refresh(conn, settings: config.Settings | None = None, full: bool = False,
     return done
 
 
-def refresh_in_transaction(url: str, settings: config.Settings | None = None, full: bool = False,
+def refresh_in_transaction(url: str, settings: config.Settings, full: bool = False,
                            verify_days: int = 0) -> list[Refreshed]:
     """`refresh` in a REPEATABLE READ transaction of its own, committed."""
     with _refresh_transaction(url) as conn:
@@ -351,11 +350,10 @@ def _changed_hours(cur, settings: config.Settings, rollup: Rollup, watermark: da
     return {row[0] for row in cur.fetchall()}
 
 
-def status(url: str, settings: config.Settings | None = None) -> list[tuple]:
+def status(url: str, settings: config.Settings) -> list[tuple]:
     """(rollup, watermark, refreshed_at, rows) of every rollup."""
     from . import database
 
-    settings = settings or config.load()
     a = settings.analytics_schema
     with database.connect(url) as conn, conn.cursor() as cur:
         out = []

@@ -185,13 +185,12 @@ def check_replaceable(url: str, settings: config.Settings, replace_application_d
                           "DATABASE_URL at a demo database, or pass --replace-application-data")
 
 
-def seed(url: str, scale: float, seed: int = 42, now: datetime | None = None,
-         settings: config.Settings | None = None, progress: Progress | None = None,
+def seed(url: str, settings: config.Settings, scale: float, seed: int = 42, now: datetime | None = None,
+         progress: Progress | None = None,
          replace_application_data: bool = False) -> dict[str, int]:
     """Replace the source tables' rows with demo data of the 90 days before `now`; rows per table.
     Only tables the bundle created (marked by `migrate.apply_source_ddl`) unless told otherwise."""
     size = sizes(scale)
-    settings = settings or config.load()
     check_replaceable(url, settings, replace_application_data)
     now = now or datetime.now(timezone.utc)
     if now.tzinfo is None:

@@ -63,9 +63,8 @@ def view_file(view: str, version: int) -> Path:
     return VIEWS_DIR / f"{view}__v{version}.sql"
 
 
-def render(path: Path, settings: config.Settings | None = None) -> str:
+def render(path: Path, settings: config.Settings) -> str:
     """The file's SQL with the configured schema names filled in."""
-    settings = settings or config.load()
     return Template(path.read_text()).substitute(analytics=settings.analytics_schema,
                                                  source=settings.source_schema, timezone=settings.timezone)
 
@@ -102,13 +101,11 @@ def time_column(view: str, version: int) -> str | None:
     return None
 
 
-def create_view_sql(view: str, version: int, settings: config.Settings | None = None) -> str:
+def create_view_sql(view: str, version: int, settings: config.Settings) -> str:
     """`create view` statement of one view version."""
-    settings = settings or config.load()
     body = render(view_file(view, version), settings)
     return f"create view {settings.analytics_schema}.{view} as\n{body}"
 
 
-def drop_view_sql(view: str, settings: config.Settings | None = None) -> str:
-    settings = settings or config.load()
+def drop_view_sql(view: str, settings: config.Settings) -> str:
     return f"drop view if exists {settings.analytics_schema}.{view}"

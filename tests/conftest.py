@@ -78,9 +78,9 @@ def seed_database(url: str, scale: float = TEST_SCALE, seed: int = TEST_SEED) ->
     """Source tables, demo data and the views at head."""
     from sparklio_bi import seed as seeding
 
-    migrate.apply_source_ddl(url)
-    seeding.seed(url, scale, seed)
-    migrate.upgrade(url)
+    migrate.apply_source_ddl(url, config.load())
+    seeding.seed(url, config.load(), scale, seed)
+    migrate.upgrade(url, config.load())
 
 
 @pytest.fixture(scope="session")
@@ -90,7 +90,7 @@ def seeded_url(make_database) -> str:
     seed_database(url)
     from sparklio_bi import collect
 
-    collect.collect_once(url)
+    collect.collect_once(url, config.load())
     return url
 
 

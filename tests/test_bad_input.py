@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from sparklio_bi import database, embedded_pg, migrate
+from sparklio_bi import config, database, embedded_pg, migrate
 from tests.test_cli import assert_one_line_error, run_cli
 from tests.test_migrations import source_fingerprint, view_definitions
 
@@ -44,7 +44,7 @@ def test_unknown_revision_changes_nothing(seeded_url):
     for args in (["db", "upgrade", "9999"], ["db", "downgrade", "nope"]):
         assert_one_line_error(run_cli(*args, env=env_with(DATABASE_URL=seeded_url)), "unknown revision")
     assert view_definitions(seeded_url) == before
-    assert migrate.current(seeded_url) == migrate.head()
+    assert migrate.current(seeded_url, config.load()) == migrate.head()
 
 
 def test_negative_scale_changes_nothing(seeded_url):
@@ -56,11 +56,11 @@ def test_negative_scale_changes_nothing(seeded_url):
 def test_failing_migration_leaves_nothing_half_migrated(make_database):
     """A migration that fails midway (a view's source column is missing) rolls back entirely."""
     url = make_database("half")
-    migrate.apply_source_ddl(url)
+    migrate.apply_source_ddl(url, config.load())
     with database.connect(url) as conn, conn.cursor() as cur:
         cur.execute("alter table public.assets drop column review_score")  # breaks the assets view
     assert_one_line_error(run_cli("db", "upgrade", env=env_with(DATABASE_URL=url)), "review_score")
-    assert migrate.current(url) is None
+    assert migrate.current(url, config.load()) is None
     with database.connect(url) as conn, conn.cursor() as cur:
         cur.execute("select count(*) from information_schema.views where table_schema = 'analytics'")
         assert cur.fetchone()[0] == 0
@@ -160,12 +160,12 @@ def test_a_title_longer_than_superset_keeps_fails_validate(tmp_path):
 
 def test_relative_downgrade_works(make_database):
     url = make_database("relative")
-    migrate.apply_source_ddl(url)
-    migrate.upgrade(url)
+    migrate.apply_source_ddl(url, config.load())
+    migrate.upgrade(url, config.load())
     result = run_cli("db", "downgrade", "-1", env=env_with(DATABASE_URL=url))
     assert result.returncode == 0, result.stderr
     scripts = migrate.history()
-    assert migrate.current(url) == scripts[-2][0]
+    assert migrate.current(url, config.load()) == scripts[-2][0]
 
 
 def test_bootstrap_on_a_missing_database_creates_nothing(settings, tmp_path):

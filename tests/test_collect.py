@@ -20,7 +20,7 @@ def latest(url):
 
 
 def test_postgres_samples(seeded_url):
-    written = collect.collect_once(seeded_url)
+    written = collect.collect_once(seeded_url, config.load())
     sample = latest(seeded_url)
     assert written == len(sample)
     assert sum(v for (m, _), v in sample.items() if m == "pg_connections") >= 1

@@ -199,3 +199,29 @@ def test_settings_names_every_variable_the_package_reads():
                  if (reads := package_reads(path))}
     assert elsewhere == {}, f"read outside config.py: {elsewhere}"
     assert package_reads(config_py) == set(config.variables())
+
+
+def test_settings_are_passed_down_not_loaded_behind_the_callers_back():
+    """Issue 19, finding 2: `config.load()` is called where a process starts (the CLI's
+    `settings()`; the bench, which refuses the install's own data dir; the environment a Superset
+    child is given; the schema a bundle is imported into), nowhere else in the package, and no
+    function takes `settings=None` to load them itself (the code is parsed, not grepped)."""
+    allowed = {("cli.py", "settings"), ("bench.py", "run"), ("superset_app.py", "environment"),
+               ("assets/transfer.py", "_for_import")}
+    loads, optional = set(), set()
+    for path in sorted((ROOT / "sparklio_bi").rglob("*.py")):
+        name = str(path.relative_to(ROOT / "sparklio_bi"))
+        for function in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(function, ast.FunctionDef):
+                continue
+            for node in ast.walk(function):
+                if isinstance(node, ast.Call) and ast.unparse(node.func) == "config.load":
+                    loads.add((name, function.name))
+            arguments = function.args.args + function.args.kwonlyargs
+            defaults = [None] * (len(function.args.args) - len(function.args.defaults)) + function.args.defaults \
+                + function.args.kw_defaults
+            for argument, default in zip(arguments, defaults):
+                if argument.arg == "settings" and isinstance(default, ast.Constant) and default.value is None:
+                    optional.add((name, function.name))
+    assert loads - allowed == set(), f"config.load() called outside where a process starts: {sorted(loads - allowed)}"
+    assert optional == set(), f"settings=None, loaded behind the caller's back: {sorted(optional)}"

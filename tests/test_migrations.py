@@ -6,7 +6,7 @@ import psycopg2
 import pytest
 from alembic.script import ScriptDirectory
 
-from sparklio_bi import database, migrate, privileges, views
+from sparklio_bi import config, database, migrate, privileges, views
 from tests.conftest import CLI, seed_database
 
 SOURCE_CHECKSUM = """
@@ -39,9 +39,9 @@ def revisions():
 @pytest.fixture(scope="module")
 def fresh_seeded(make_database):
     url = make_database("migr")
-    migrate.apply_source_ddl(url)
+    migrate.apply_source_ddl(url, config.load())
     from sparklio_bi import seed as seeding
-    seeding.seed(url, 1.0, 3)
+    seeding.seed(url, config.load(), 1.0, 3)
     return url
 
 
@@ -50,18 +50,18 @@ def test_base_head_base_head_keeps_source_and_restores_each_definition(fresh_see
     before = source_fingerprint(url)
     seen = {None: {}}
     for rev in revisions():  # up one step at a time, remembering what each revision holds
-        migrate.upgrade(url, rev)
-        assert migrate.current(url) == rev
+        migrate.upgrade(url, config.load(), rev)
+        assert migrate.current(url, config.load()) == rev
         seen[rev] = view_definitions(url)
     assert set(seen[migrate.head()]) >= {"workflows", "agent_logs", "router_logs", "brands", "assets",
                                          "errors", "users", "projects", "workflow_daily"}
     chain = [None, *revisions()]
     for newer, older in zip(reversed(chain[1:]), reversed(chain[:-1])):  # down one step at a time
-        migrate.downgrade(url, older or "base")
-        assert migrate.current(url) == older
+        migrate.downgrade(url, config.load(), older or "base")
+        assert migrate.current(url, config.load()) == older
         assert view_definitions(url) == seen[older], f"downgrade {newer} -> {older} did not restore it"
     assert source_fingerprint(url) == before
-    migrate.upgrade(url, "head")
+    migrate.upgrade(url, config.load(), "head")
     assert view_definitions(url) == seen[migrate.head()]
     assert source_fingerprint(url) == before
 
@@ -73,7 +73,7 @@ def test_alembic_cli_upgrade_head_works(fresh_seeded, tmp_path):
     done = subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=views.SQL_DIR.parent,
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert migrate.current(fresh_seeded) == migrate.head()
+    assert migrate.current(fresh_seeded, config.load()) == migrate.head()
 
 
 ALIASES = {"timestamptz": "timestamp with time zone"}
@@ -117,14 +117,14 @@ def readable_views(url: str, reader: str) -> dict[str, bool]:
 def test_the_reader_role_is_granted_every_view_again_after_each_view_change(fresh_seeded, settings):
     """0005 grants what exists, every later view version is granted when created, and going
     below 0005 takes the grants away."""
-    migrate.upgrade(fresh_seeded, "head")
+    migrate.upgrade(fresh_seeded, config.load(), "head")
     reader = privileges.ensure_login(fresh_seeded, settings)
     assert all(readable_views(fresh_seeded, reader).values())
-    migrate.downgrade(fresh_seeded, "0005")  # slow_queries back to v1: recreated, so granted again
+    migrate.downgrade(fresh_seeded, config.load(), "0005")  # slow_queries back to v1: recreated, so granted again
     assert all(readable_views(fresh_seeded, reader).values())
-    migrate.downgrade(fresh_seeded, "0004")
+    migrate.downgrade(fresh_seeded, config.load(), "0004")
     assert not any(readable_views(fresh_seeded, reader).values())
-    migrate.upgrade(fresh_seeded, "head")
+    migrate.upgrade(fresh_seeded, config.load(), "head")
     assert all(readable_views(fresh_seeded, reader).values())
 
 
@@ -133,7 +133,7 @@ def test_downgrade_that_would_drop_collected_samples_refuses_without_drop_data(m
     seed_database(url, scale=0.2)
     from sparklio_bi import collect
 
-    collect.collect_once(url)
+    collect.collect_once(url, config.load())
     with database.connect(url) as conn, conn.cursor() as cur:
         cur.execute("select count(*) from analytics.system_samples")
         samples = cur.fetchone()[0]
@@ -144,14 +144,14 @@ def test_downgrade_that_would_drop_collected_samples_refuses_without_drop_data(m
     assert done.stderr.strip().splitlines() == [
         f"Error: downgrading below 0003 drops analytics.system_samples and its {samples} collected samples: "
         "pass --drop-data (alembic: -x drop_data=true) to do it anyway"]
-    assert migrate.current(url) == migrate.head()  # one transaction: nothing was undone
+    assert migrate.current(url, config.load()) == migrate.head()  # one transaction: nothing was undone
     with database.connect(url) as conn, conn.cursor() as cur:
         cur.execute("select count(*) from analytics.system_samples")
         assert cur.fetchone()[0] == samples
     done = subprocess.run([*CLI, "db", "downgrade", "0002", "--drop-data"], env=env, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert migrate.current(url) == "0002"
+    assert migrate.current(url, config.load()) == "0002"
 
 
 def test_released_sql_is_locked(tmp_path, monkeypatch):
@@ -182,9 +182,9 @@ def test_migrations_use_the_settings_they_are_given(make_database, settings):
     import dataclasses
 
     url = make_database("passed")
-    migrate.apply_source_ddl(url)
+    migrate.apply_source_ddl(url, config.load())
     given = dataclasses.replace(settings, analytics_schema="analytics_given")
-    migrate.upgrade(url, "head", given)
+    migrate.upgrade(url, given)
     with database.connect(url) as conn, conn.cursor() as cur:
         cur.execute("select count(*) from pg_views where schemaname = 'analytics_given'")
         assert cur.fetchone()[0] == len(migrate.head_versions())
@@ -192,7 +192,7 @@ def test_migrations_use_the_settings_they_are_given(make_database, settings):
         assert cur.fetchone()[0] == 0
         cur.execute("select count(*) from analytics_given.rollup_state")
         assert cur.fetchone()[0] == 5
-    migrate.downgrade(url, "base", settings=given)
+    migrate.downgrade(url, given, "base")
     with database.connect(url) as conn, conn.cursor() as cur:
         cur.execute("select count(*) from pg_views where schemaname = 'analytics_given'")
         assert cur.fetchone()[0] == 0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import requests
 
-from sparklio_bi import database, views
+from sparklio_bi import config, database, views
 from tests.conftest import CLI, cli, free_port
 from tests.test_cli import assert_one_line_error, run_cli
 
@@ -26,7 +26,7 @@ def application_database(make_database) -> str:
     sparklio-bi marker), holding a real user."""
     url = make_database("app")
     with database.connect(url) as conn, conn.cursor() as cur:
-        cur.execute(views.render(views.SOURCE_DDL))
+        cur.execute(views.render(views.SOURCE_DDL, config.load()))
         cur.execute("insert into public.users (id, email, created_at) values (1, 'real@customer.example', now())")
         cur.execute("insert into public.brands (id, name, created_at) values (1, 'Real brand', now())")
         cur.execute("insert into public.projects (id, brand_id, user_id, name, created_at) "

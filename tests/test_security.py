@@ -164,7 +164,7 @@ def test_an_owner_that_may_not_create_roles_is_told_the_dbas_sql(make_database, 
         hide_password=False)
     from sparklio_bi import migrate
 
-    migrate.apply_source_ddl(owner)
+    migrate.apply_source_ddl(owner, config.load())
     env = dict(os.environ, DATABASE_URL=owner, SPARKLIO_READER_ROLE="dba_reader",
                SPARKLIO_READER_PASSWORD="dba-reader-password")
     refused = run_cli("db", "upgrade", env=env)

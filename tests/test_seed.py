@@ -25,7 +25,7 @@ PROPORTIONAL = {"agent_logs": 0.02, "workflows": 0.02, "assets": 0.06, "projects
 
 def fresh(make_database, prefix="test_seed"):
     url = make_database(prefix)
-    migrate.apply_source_ddl(url)
+    migrate.apply_source_ddl(url, config.load())
     return url
 
 
@@ -48,15 +48,15 @@ def checksums(url):
 @pytest.fixture(scope="module")
 def seeded(make_database):
     url = fresh(make_database)
-    return url, seed.seed(url, 1.0, seed=42, now=NOW)
+    return url, seed.seed(url, config.load(), 1.0, seed=42, now=NOW)
 
 
 def test_same_seed_and_now_give_identical_rows_and_another_seed_does_not(seeded, make_database):
     url, _ = seeded
     other = fresh(make_database)
-    seed.seed(other, 1.0, seed=42, now=NOW)
+    seed.seed(other, config.load(), 1.0, seed=42, now=NOW)
     assert checksums(other) == checksums(url)
-    seed.seed(other, 1.0, seed=43, now=NOW)
+    seed.seed(other, config.load(), 1.0, seed=43, now=NOW)
     different = checksums(other)
     assert all(different[table] != checksum for table, checksum in checksums(url).items())
 
@@ -67,7 +67,7 @@ def test_counts_follow_the_scale(seeded, make_database):
     and even a tiny scale fills the top-10 charts."""
     url, one = seeded
     assert one == {table: scalar(url, f"select count(*) from public.{table}") for table in one}
-    two = seed.seed(fresh(make_database), 2.0, seed=1, now=NOW)
+    two = seed.seed(fresh(make_database), config.load(), 2.0, seed=1, now=NOW)
     measured, measured_scale = BENCHMARK["row_counts"], BENCHMARK["scale"]
     for scale, rows in ((1, one), (2, two)):
         assert rows["agent_logs"] == pytest.approx(10_000 * scale, rel=0.02)
@@ -177,13 +177,13 @@ def test_bad_scale_raises_and_leaves_the_data_alone(seeded, scale):
     url, _ = seeded
     before = checksums(url)
     with pytest.raises(ValueError, match="--scale must be > 0"):
-        seed.seed(url, scale, now=NOW)
+        seed.seed(url, config.load(), scale, now=NOW)
     assert checksums(url) == before
 
 
 def test_a_seed_failing_midway_changes_nothing(make_database):
     url = fresh(make_database)
-    seed.seed(url, 0.5, now=NOW)
+    seed.seed(url, config.load(), 0.5, now=NOW)
     before = checksums(url)
 
     def fail_in_agent_logs(table, done, total):
@@ -191,12 +191,12 @@ def test_a_seed_failing_midway_changes_nothing(make_database):
             raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError, match="disk full"):
-        seed.seed(url, 0.5, seed=9, progress=fail_in_agent_logs)
+        seed.seed(url, config.load(), 0.5, seed=9, progress=fail_in_agent_logs)
     assert checksums(url) == before
 
     query(url, "create schema partial; create table partial.users (like public.users including all); select 1")
     with pytest.raises(psycopg2.errors.UndefinedTable):
-        seed.seed(url, 0.5, settings=dataclasses.replace(config.load(), source_schema="partial"),
+        seed.seed(url, dataclasses.replace(config.load(), source_schema="partial"), 0.5,
                   replace_application_data=True)  # past the demo guard, to the missing tables
     assert checksums(url) == before and scalar(url, "select count(*) from partial.users") == 0
 
@@ -206,7 +206,7 @@ def test_progress_reports_every_table_up_to_its_final_count(make_database):
     def progress(table, done, total):
         seen.setdefault(table, []).append((done, total))
 
-    counts = seed.seed(fresh(make_database), 0.5, progress=progress)
+    counts = seed.seed(fresh(make_database), config.load(), 0.5, progress=progress)
     for table, calls in seen.items():
         assert all(done <= total for done, total in calls)
         assert calls[-1] == (counts[table], counts[table])

@@ -14,7 +14,7 @@ import time
 import psutil
 import pytest
 
-from sparklio_bi import database, embedded_pg, migrate, secret_key, server
+from sparklio_bi import config, database, embedded_pg, migrate, secret_key, server
 from tests.conftest import free_port, start_server
 from tests.test_cli import assert_one_line_error, run_cli
 from tests.test_doctor import doctor
@@ -107,8 +107,8 @@ def test_a_gunicorn_whose_workers_cannot_boot_stops_serve(tmp_path):
 
 def test_the_collector_lives_through_a_database_outage(make_database, settings):
     url = make_database("outage")
-    migrate.apply_source_ddl(url)
-    migrate.upgrade(url)
+    migrate.apply_source_ddl(url, config.load())
+    migrate.upgrade(url, config.load())
     name = url.rsplit("/", 1)[1]
     env = dict(os.environ, DATABASE_URL=url)
     collector = subprocess.Popen([sys.executable, "-m", "sparklio_bi.cli", "collect", "--interval", "1"], env=env,

@@ -39,8 +39,8 @@ def seoul(request, make_database, settings):
     in_seoul = dataclasses.replace(settings, timezone=ZONE)
     first = in_seoul if fresh else settings  # the other install started in UTC
     migrate.apply_source_ddl(url, first)
-    seeding.seed(url, 0.5, 11, settings=first)
-    migrate.upgrade(url, "head", first)
+    seeding.seed(url, first, 0.5, 11)
+    migrate.upgrade(url, first)
     rollups.refresh_in_transaction(url, first, full=True)
     # what `bootstrap` does on every run, now with SPARKLIO_TIMEZONE=Asia/Seoul
     reader = privileges.ensure_login(url, in_seoul)
