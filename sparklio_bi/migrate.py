@@ -101,7 +101,7 @@ def head_versions() -> dict[str, int]:
 
 def view_drift(url: str, settings: config.Settings) -> list[str]:
     """At head, each view that is missing or differs from its file: "analytics.x was missing"."""
-    if current(url) != head():
+    if current(url, settings) != head():
         return []
     with database.connect(url) as conn, conn.cursor() as cur:
         found = [(view, _view_drift(cur, settings, view, version)) for view, version in sorted(head_versions().items())]
@@ -115,7 +115,7 @@ def repair_views(url: str, settings: config.Settings) -> list[str]:
     dropped with it and recreated after it. Returns one line per view repaired."""
     from psycopg2 import errors
 
-    if current(url) != head():
+    if current(url, settings) != head():
         return []
     wanted = dict(sorted(head_versions().items()))
     with database.connect(url) as conn, conn.cursor() as cur:
