@@ -199,11 +199,12 @@ def seed(scale: float, seed_value: int, apply_ddl: bool, replace_application_dat
     if apply_ddl:
         migrate.apply_source_ddl(url, s)
     seeding.check_replaceable(url, s, replace_application_data)  # before the progress bar shows
-    counts = seed_with_progress(url, scale, seed_value, replace_application_data)
+    counts = seed_with_progress(url, s, scale, seed_value, replace_application_data)
     click.echo(", ".join(f"{table} {n:,}" for table, n in counts.items()))
 
 
-def seed_with_progress(url: str, scale: float, seed_value: int, replace_application_data: bool = False) -> dict[str, int]:
+def seed_with_progress(url: str, s: config.Settings, scale: float, seed_value: int,
+                       replace_application_data: bool = False) -> dict[str, int]:
     """Seed, showing one progress bar over every table's rows (the seeder interleaves tables)."""
     from . import seed as seeding
 
@@ -214,7 +215,7 @@ def seed_with_progress(url: str, scale: float, seed_value: int, replace_applicat
             bar.update(done - written.get(table, 0), table)
             written[table] = done
 
-        return seeding.seed(url, settings(), scale, seed_value, progress=progress,
+        return seeding.seed(url, s, scale, seed_value, progress=progress,
                             replace_application_data=replace_application_data)
 
 
@@ -474,7 +475,7 @@ def bootstrap(scale: float, seed_value: int, reseed: bool, demo: bool | None, se
     started = time.monotonic()
     demo = s.embedded if demo is None else demo
     with embedded_pg.data_dir_lock(s, "bootstrap", wait=False):
-        url = steps.data_layer(s, step, lambda u: seed_with_progress(u, scale, seed_value), reseed, demo)
+        url = steps.data_layer(s, step, lambda u: seed_with_progress(u, s, scale, seed_value), reseed, demo)
         steps.superset_layer(s, step, url)
     step(f"ready in {time.monotonic() - started:.0f}s")
     if serve:

@@ -231,15 +231,13 @@ def _refresh_one(cur, settings: config.Settings, rollup: Rollup, full: bool, now
         months = [(month, _next_month(month, zone)) for month in past_months]
         periods = len(changed) + len(past_days) + len(past_months)
     rows = 0
-    for since, until in hours:
-        rows += _recompute(cur, a, f"{rollup.name}_hours", f"{rollup.name}_buckets('hour', %s, %s)", since, until)
-        rows += _add_up_brands(cur, a, rollup, f"{rollup.name}_hours", since, until)
-    for since, until in days:
-        rows += _recompute(cur, a, rollup.table, f"{rollup.name}_days(%s, %s)", since, until)
-        rows += _add_up_brands(cur, a, rollup, rollup.table, since, until)
-    for since, until in months:  # after the days they add up
-        rows += _recompute(cur, a, f"{rollup.name}_months", f"{rollup.name}_month_totals(%s, %s)", since, until)
-        rows += _add_up_brands(cur, a, rollup, f"{rollup.name}_months", since, until)
+    grains = ((hours, f"{rollup.name}_hours", f"{rollup.name}_buckets('hour', %s, %s)"),
+              (days, rollup.table, f"{rollup.name}_days(%s, %s)"),
+              (months, f"{rollup.name}_months", f"{rollup.name}_month_totals(%s, %s)"))  # each after what it adds up
+    for runs, table, function in grains:
+        for since, until in runs:
+            rows += _recompute(cur, a, table, f"select * from {a}.{function}", since, until)
+            rows += _add_up_brands(cur, a, rollup, table, since, until)
     if full:
         for table in _tables(rollup):
             cur.execute(f"analyze {a}.{table}")
@@ -256,11 +254,12 @@ def _refresh_one(cur, settings: config.Settings, rollup: Rollup, full: bool, now
                      tuple(drifted) if state is not None and not full else ())
 
 
-def _recompute(cur, a: str, table: str, function: str, since: datetime | None, until: datetime) -> int:
-    """Replace `table`'s rows of [since, until) (None: from the start) by what `function` gives."""
+def _recompute(cur, a: str, table: str, query: str, since: datetime | None, until: datetime) -> int:
+    """Replace `table`'s rows of [since, until) (None: from the start) by what `query` (a select
+    with two placeholders: since, until) gives."""
     if since is not None:
         cur.execute(f"delete from {a}.{table} where period_start >= %s and period_start < %s", (since, until))
-    cur.execute(f"insert into {a}.{table} select * from {a}.{function} order by 1",  # a period's rows together
+    cur.execute(f"insert into {a}.{table} {query} order by 1",  # a period's rows together
                 (since or "-infinity", until))
     return cur.rowcount
 
@@ -277,14 +276,10 @@ def _add_up_brands(cur, a: str, rollup: Rollup, table: str, since: datetime | No
     if not rollup.other_dims:
         return 0
     dims = ", ".join(rollup.other_dims)
-    if since is not None:
-        cur.execute(f"delete from {a}.{table}_all_brands where period_start >= %s and period_start < %s",
-                    (since, until))
-    cur.execute(f"insert into {a}.{table}_all_brands select period_start, null, null, {dims}, "
-                f"{', '.join(f'sum({column})' for column in rollup.sums)} from {a}.{table} "
-                f"where period_start >= %s and period_start < %s group by period_start, {dims} order by 1",
-                (since or "-infinity", until))
-    return cur.rowcount
+    return _recompute(cur, a, f"{table}_all_brands",
+                      f"select period_start, null, null, {dims}, {', '.join(f'sum({c})' for c in rollup.sums)} "
+                      f"from {a}.{table} where period_start >= %s and period_start < %s group by period_start, {dims}",
+                      since, until)
 
 
 def _hour_of(moment: datetime, zone: ZoneInfo) -> datetime:

@@ -36,19 +36,21 @@ BRANDS = "brand_id, brand_name, "
 
 def every_check():
     """CHECKS, and each rollup with brand columns as the charts that do not see the brand read it:
-    <name>_stats_all_brands_between (the tables added up over every brand), by its other dims."""
+    <name>_stats_all_brands_between (the tables added up over every brand), by its other dims.
+    Each as (its name, the function a range is read with, raw view, dims, its sums, raw sums)."""
     for stats, raw, dims, stats_sums, raw_sums in CHECKS:
-        yield stats, raw, dims, stats_sums, raw_sums
+        name = stats.removesuffix("_stats")
+        yield stats, f"{name}_stats_between", raw, dims, stats_sums, raw_sums
         if dims.startswith(BRANDS):
-            all_brands = f"{stats.removesuffix('_stats')}_stats_all_brands_between(null, null)"
-            yield all_brands, raw, dims.removeprefix(BRANDS), stats_sums, raw_sums
+            yield (f"{name}_stats_all_brands_between(null, null)", f"{name}_stats_all_brands_between", raw,
+                   dims.removeprefix(BRANDS), stats_sums, raw_sums)
 
 
 def differences(cur, start: str = "'-infinity'") -> dict[str, list]:
     """Per stats view (and over all brands), the (day, dims) groups whose sums differ from the
     raw view's, from `start`."""
     out = {}
-    for stats, raw, dims, stats_sums, raw_sums in every_check():
+    for stats, _, raw, dims, stats_sums, raw_sums in every_check():
         cur.execute(f"""
             (select date_trunc('day', period_start), {dims}, {stats_sums} from analytics.{stats}
              where period_start >= {start} group by 1, {dims}
@@ -72,9 +74,7 @@ def total_differences(cur) -> dict[str, list]:
     (<name>_stats_between with 'month': whole months from <name>_months; and over all brands),
     differ from the raw view's."""
     out = {}
-    for stats, raw, dims, stats_sums, raw_sums in every_check():
-        function = f"{stats.removesuffix('_stats')}_stats_between" if stats.endswith("_stats") else \
-            stats.removesuffix("(null, null)")
+    for stats, function, raw, dims, stats_sums, raw_sums in every_check():
         cur.execute(f"""
             select {dims}, {stats_sums} from analytics.{function}(null, null, '0', 'month') group by {dims}""")
         got = set(cur.fetchall())

@@ -2,6 +2,7 @@
 placeholder that keeps secrets out of git), and the bundle's error."""
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime, timedelta
 
@@ -62,13 +63,11 @@ def exact_when_filtered(sql: str) -> str:
     first = _RANGED_CALL.search(sql)
     if first is None:
         return sql
-    import sqlglot
     from sqlglot import exp
 
     exact = _RANGED_CALL.sub(lambda m: m[1] + "'exact')", sql)
-    try:
-        tree = sqlglot.parse_one(sql, read="postgres")
-    except sqlglot.errors.SqlglotError:
+    tree = _statement(sql)
+    if tree is None:
         return exact  # not understood: right before fast
     since, until = _moment(first[2]), _moment(first[3])
     slack = timedelta(**{first[5].lower() + "s": int(first[4])})
@@ -107,16 +106,11 @@ def all_brands_when_unused(sql: str) -> str:
     is: the rows per brand give the same sums."""
     if _BRANDED_CALL.search(sql) is None:
         return sql
-    import sqlglot
     from sqlglot import exp
 
-    try:
-        statements = sqlglot.parse(sql, read="postgres")
-    except sqlglot.errors.SqlglotError:
+    tree = _statement(sql)
+    if tree is None:
         return sql
-    if len(statements) != 1 or statements[0] is None:
-        return sql
-    tree = statements[0]
     aliases = {alias.name.lower() for alias in tree.find_all(exp.TableAlias)}
     for column in tree.find_all(exp.Column):
         name = column.name.lower()
@@ -130,6 +124,20 @@ def all_brands_when_unused(sql: str) -> str:
         if stars and not own:
             return sql
     return _BRANDED_CALL.sub(lambda m: f"{m[1]}_all_brands_between(", sql)
+
+
+@functools.lru_cache(maxsize=32)
+def _statement(sql: str):
+    """`sql` parsed (sqlglot, PostgreSQL), or None when it cannot be parsed or holds more than one
+    statement. Cached: the SQL mutator's two passes (exact_when_filtered, then
+    all_brands_when_unused) read the same text, and neither changes the tree."""
+    import sqlglot
+
+    try:
+        statements = sqlglot.parse(sql, read="postgres")
+    except sqlglot.errors.SqlglotError:
+        return None
+    return statements[0] if len(statements) == 1 else None
 
 
 def _moment(text: str | None) -> datetime | None:
