@@ -6,8 +6,10 @@ import re
 import sys
 
 from sparklio_bi import config as bundle_config
-from sparklio_bi import database, datadir, secret_key
-from sparklio_bi.assets.layout import all_brands_when_unused, exact_when_filtered
+from sparklio_bi import datadir
+from sparklio_bi.postgres import database
+from sparklio_bi.superset import secret_key
+from sparklio_bi.superset.assets.layout import all_brands_when_unused, exact_when_filtered
 
 try:
     _settings = bundle_config.load()
@@ -91,7 +93,7 @@ FEATURE_FLAGS = {
     # Brand rules (row-level security) apply to SQL Lab queries on the datasets they name too.
     "RLS_IN_SQLLAB": True,
     # The rollup datasets' SQL reads the chart's time range ({{ from_dttm }}, {{ to_dttm }}) and
-    # answers exactly that range (sparklio_bi.assets.ranged_sql); SQL Lab gets Jinja with it.
+    # answers exactly that range (sparklio_bi.superset.assets.ranged_sql); SQL Lab gets Jinja with it.
     "ENABLE_TEMPLATE_PROCESSING": True,
 }
 
@@ -160,7 +162,7 @@ def bounded_read(sql: str, max_bytes: int = MAX_RESULT_BYTES) -> str:
 def SQL_QUERY_MUTATOR(sql: str, **kwargs) -> str:  # noqa: N802 - Superset reads this name
     """Refuse anything but a read (the reader role refuses writes too; this stops session
     changes), make a ranged dataset's rows exact when the query filters period_start other than
-    by its time range (sparklio_bi.assets.layout.exact_when_filtered), read the rollups added up
+    by its time range (sparklio_bi.superset.assets.layout.exact_when_filtered), read the rollups added up
     over every brand when the query cannot see the brand (all_brands_when_unused), and bound the
     read's bytes."""
     if not _READ_STATEMENT.match(sql):

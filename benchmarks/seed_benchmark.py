@@ -1,4 +1,4 @@
-"""Time and memory of `sparklio_bi.seed.seed` at the given scales.
+"""Time and memory of `sparklio_bi.warehouse.seed.seed` at the given scales.
 
 Seeds a database of its own, `sparklio_benchmark`, on the server of DATABASE_URL (else the
 embedded server), so it never replaces the demo's or the application's rows; each scale runs in a fresh process so
@@ -18,7 +18,9 @@ import time
 import click
 from sqlalchemy.engine import make_url
 
-from sparklio_bi import config, database, migrate, seed, views
+from sparklio_bi import config
+from sparklio_bi.postgres import database
+from sparklio_bi.warehouse import migrate, seed, views
 
 BENCHMARK_DATABASE = "sparklio_benchmark"
 

@@ -3,7 +3,8 @@ migration leaves the database exactly as it was (PostgreSQL DDL is transactional
 from alembic import context
 from sqlalchemy import text
 
-from sparklio_bi import config, database
+from sparklio_bi import config
+from sparklio_bi.postgres import database
 
 settings = config.for_migration()  # what migrate.upgrade/downgrade passed down
 url = context.config.attributes.get("url") or database.analytics_url(settings)

@@ -6,8 +6,8 @@ import re
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
-from . import datadir
-from .errors import BundleError
+from sparklio_bi import datadir
+from sparklio_bi.errors import BundleError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SUPERSET_DATABASE = "superset"  # Superset's metadata database on the embedded server (or beside the analytics one)

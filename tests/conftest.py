@@ -15,8 +15,10 @@ import pytest
 import requests
 from sqlalchemy.engine import make_url
 
-from sparklio_bi import config, database, embedded_pg, migrate
-from sparklio_bi.browser import form_login  # noqa: F401 - the tests log in as a person does, like the bench
+from sparklio_bi import config
+from sparklio_bi.postgres import database, embedded_pg
+from sparklio_bi.quality.browser import form_login  # noqa: F401 - the tests log in as a person does, like the bench
+from sparklio_bi.warehouse import migrate
 
 TEST_SCALE = 3.0
 TEST_SEED = 7
@@ -76,7 +78,7 @@ def make_database(settings):
 
 def seed_database(url: str, scale: float = TEST_SCALE, seed: int = TEST_SEED) -> None:
     """Source tables, demo data and the views at head."""
-    from sparklio_bi import seed as seeding
+    from sparklio_bi.warehouse import seed as seeding
 
     migrate.apply_source_ddl(url, config.load())
     seeding.seed(url, config.load(), scale, seed)
@@ -88,7 +90,7 @@ def seeded_url(make_database) -> str:
     """One seeded database at head, shared by read-only tests."""
     url = make_database("seeded")
     seed_database(url)
-    from sparklio_bi import collect
+    from sparklio_bi.warehouse import collect
 
     collect.collect_once(url, config.load())
     return url
@@ -135,7 +137,7 @@ FINGERPRINT_SUPERSET = {
 
 
 def fingerprint(url: str) -> dict[str, tuple[int, str]]:
-    from sparklio_bi import views
+    from sparklio_bi.warehouse import views
 
     found = {}
     metadata = make_url(url).set(database=config.SUPERSET_DATABASE).render_as_string(hide_password=False)

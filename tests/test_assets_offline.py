@@ -9,7 +9,7 @@ import uuid
 import pytest
 import yaml
 
-from sparklio_bi import assets
+from sparklio_bi.superset import assets
 
 CHARTS_PER_DASHBOARD = {
     "Workflow Execution Overview": 3,
@@ -264,7 +264,7 @@ def test_a_filter_on_period_start_beside_the_range_makes_the_query_exact():
     (up to the slack off the call's) and filters on other columns keep the query's rows; any
     other use of period_start in a WHERE (a custom SQL WHERE, a comparison in a simple filter)
     makes them 'exact', and SQL it cannot parse is made exact too (right before fast)."""
-    from sparklio_bi.assets.layout import exact_when_filtered
+    from sparklio_bi.superset.assets.layout import exact_when_filtered
 
     query = ("SELECT agent_name AS agent_name, sum(executions) AS \"Executions\"\nFROM (select * from "
              "analytics.agent_stats_between('2026-11-24T22:00:00', '2026-12-01T22:00:00', interval '1 minute', "
@@ -290,7 +290,7 @@ def test_a_query_that_cannot_see_the_brand_reads_the_rollups_over_all_brands():
     column, filter, rule or `*` could (a brand filter, a group by brand, a row level security
     clause, the samples' `select *`, a whole-row reference), when it reads no such dataset
     (router_stats has no brand), and when it cannot be parsed (right before fast)."""
-    from sparklio_bi.assets.layout import all_brands_when_unused
+    from sparklio_bi.superset.assets.layout import all_brands_when_unused
 
     call = "analytics.{}_between('2026-11-24T22:00:00', null, interval '1 minute'{})"
     query = ("SELECT {select} FROM (select * from " + call + ") AS virtual_table{where} "

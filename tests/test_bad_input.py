@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from sparklio_bi import config, database, embedded_pg, migrate
+from sparklio_bi import config
+from sparklio_bi.postgres import database, embedded_pg
+from sparklio_bi.warehouse import migrate
 from tests.test_cli import assert_one_line_error, run_cli
 from tests.test_migrations import source_fingerprint, view_definitions
 
@@ -213,7 +215,8 @@ def test_every_command_turns_an_expected_error_into_one_line(monkeypatch, tmp_pa
     and ended in a traceback (`AssetsError: Superset's schema check did not run`)."""
     from click.testing import CliRunner
 
-    from sparklio_bi import assets, cli
+    from sparklio_bi import cli
+    from sparklio_bi.superset import assets
 
     def refuse(_dir):
         raise assets.AssetsError("Superset's schema check did not run: ['ImportError: boom']")

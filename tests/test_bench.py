@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import json
 
-from sparklio_bi import bench, privileges
-from sparklio_bi.reference import VOLATILE
+from sparklio_bi.postgres import privileges
+from sparklio_bi.quality import bench
+from sparklio_bi.quality.reference import VOLATILE
 
 
 def test_bench_measures_every_chart_and_dashboard(server, api, bootstrapped, settings, tmp_path):

@@ -7,7 +7,9 @@ import time
 import pytest
 import redis
 
-from sparklio_bi import collect, config, database
+from sparklio_bi import config
+from sparklio_bi.postgres import database
+from sparklio_bi.warehouse import collect
 from tests.conftest import free_port
 from tests.test_cli import assert_one_line_error, run_cli
 

@@ -206,8 +206,8 @@ def test_settings_are_passed_down_not_loaded_behind_the_callers_back():
     `settings()`; the bench, which refuses the install's own data dir; the environment a Superset
     child is given; the schema a bundle is imported into), nowhere else in the package, and no
     function takes `settings=None` to load them itself (the code is parsed, not grepped)."""
-    allowed = {("cli.py", "settings"), ("bench.py", "run"), ("superset_app.py", "environment"),
-               ("assets/transfer.py", "_for_import")}
+    allowed = {("cli/base.py", "settings"), ("quality/bench/__init__.py", "run"), ("superset/app.py", "environment"),
+               ("superset/assets/transfer.py", "_for_import")}
     loads, optional = set(), set()
     for path in sorted((ROOT / "sparklio_bi").rglob("*.py")):
         name = str(path.relative_to(ROOT / "sparklio_bi"))

@@ -7,7 +7,7 @@ import signal
 import time
 from pathlib import Path
 
-from sparklio_bi import database
+from sparklio_bi.postgres import database
 from tests.conftest import api_list, cli, csrf_header
 from tests.test_cli import run_cli
 
@@ -125,7 +125,7 @@ def test_a_stopped_rollup_refresher(server, settings, bootstrapped):
 
 def stopped_outside_a_refresh(pid: int, url: str) -> None:
     """SIGSTOP the refresher while it holds no refresh lock (else every refresh would wait on it)."""
-    from sparklio_bi import rollups
+    from sparklio_bi.warehouse import rollups
 
     while True:
         os.kill(pid, signal.SIGSTOP)

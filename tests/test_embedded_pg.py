@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from sparklio_bi import config, database, embedded_pg
+from sparklio_bi import config
+from sparklio_bi.postgres import database, embedded_pg
 from tests.conftest import free_port
 from tests.test_cli import assert_one_line_error, run_cli
 

@@ -6,7 +6,9 @@ import psycopg2
 import pytest
 from alembic.script import ScriptDirectory
 
-from sparklio_bi import config, database, migrate, privileges, views
+from sparklio_bi import config
+from sparklio_bi.postgres import database, privileges
+from sparklio_bi.warehouse import migrate, views
 from tests.conftest import CLI, seed_database
 
 SOURCE_CHECKSUM = """
@@ -40,7 +42,7 @@ def revisions():
 def fresh_seeded(make_database):
     url = make_database("migr")
     migrate.apply_source_ddl(url, config.load())
-    from sparklio_bi import seed as seeding
+    from sparklio_bi.warehouse import seed as seeding
     seeding.seed(url, config.load(), 1.0, 3)
     return url
 
@@ -131,7 +133,7 @@ def test_the_reader_role_is_granted_every_view_again_after_each_view_change(fres
 def test_downgrade_that_would_drop_collected_samples_refuses_without_drop_data(make_database):
     url = make_database("samples")
     seed_database(url, scale=0.2)
-    from sparklio_bi import collect
+    from sparklio_bi.warehouse import collect
 
     collect.collect_once(url, config.load())
     with database.connect(url) as conn, conn.cursor() as cur:

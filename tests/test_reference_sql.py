@@ -4,8 +4,8 @@ transaction, so now() is the same instant for both. 5.1 (connections sampled ove
 compared through Superset's chart data API in test_superset.py, on a minute it samples itself."""
 import pytest
 
-from sparklio_bi import database
-from sparklio_bi.reference import CHARTS, VOLATILE, compare
+from sparklio_bi.postgres import database
+from sparklio_bi.quality.reference import CHARTS, VOLATILE, compare
 
 
 @pytest.mark.parametrize("chart", [c for c in CHARTS if c.key not in VOLATILE], ids=lambda c: f"{c.key} {c.title}")

@@ -1,4 +1,4 @@
-"""The rollups (sparklio_bi/rollups.py, migrations 0007, 0012-0015): every *_stats view adds up to exactly
+"""The rollups (sparklio_bi/warehouse/rollups.py, migrations 0007, 0012-0016): every *_stats view adds up to exactly
 what its raw view holds, per day and dimension values, after a full build and after incremental
 refreshes that follow inserts (new, late and backdated rows), updates in place (a failure that
 recovers, a workflow that completes, an asset reviewed) and midnight; new rows show at once."""
@@ -9,7 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from sparklio_bi import config, database, rollups
+from sparklio_bi import config
+from sparklio_bi.postgres import database
+from sparklio_bi.warehouse import rollups
 from tests.conftest import chart_ids, seed_database
 
 # Each stats view against the same sums over its raw view: (stats, raw, dims, stats sums, raw sums)
@@ -308,7 +310,7 @@ def test_a_full_refresh_rebuilds_a_damaged_rollup(rolled_url):
 
 def chart_ids_by_key(api) -> dict[str, int]:
     """Spec key (e.g. "2.1") -> chart id."""
-    from sparklio_bi.reference import CHART_FILES, chart_titles
+    from sparklio_bi.quality.reference import CHART_FILES, chart_titles
 
     ids = chart_ids(api)
     return {key: ids[title] for key, title in chart_titles().items() if key in CHART_FILES}

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import requests
 
-from sparklio_bi import config, database, views
+from sparklio_bi import config
+from sparklio_bi.postgres import database
+from sparklio_bi.warehouse import views
 from tests.conftest import CLI, cli, free_port
 from tests.test_cli import assert_one_line_error, run_cli
 
@@ -151,7 +153,7 @@ def test_a_key_that_does_not_match_is_refused_before_anything_runs(bootstrapped)
 def test_recover_secret_key_re_injects_the_bundles_password(make_database):
     """A deployment whose SUPERSET_SECRET_KEY was lost: a new key, `recover-secret-key`, and the
     bundle works again (its database password encrypted with the new key)."""
-    from sparklio_bi import secret_key
+    from sparklio_bi.superset import secret_key
 
     app, metadata = make_database("recover_app"), make_database("recover_meta")
     env = dict(os.environ, DATABASE_URL=app, SUPERSET_DATABASE_URL=metadata, SUPERSET_ADMIN_PASSWORD="Kestrel-harbour-71-lantern",
@@ -264,7 +266,7 @@ def test_views_dropped_or_changed_behind_the_bundles_back_are_repaired(bootstrap
     assert "repaired analytics.agent_logs differed from its file" in upgraded.stdout
     assert "repaired analytics.errors was dropped with a view it reads: recreated from sql/views/errors__v2.sql" \
         in upgraded.stdout
-    from sparklio_bi import privileges
+    from sparklio_bi.postgres import privileges
 
     with database.connect(privileges.reader_url(url, settings)) as conn, conn.cursor() as cur:
         cur.execute("select count(*) from analytics.projects")

@@ -9,7 +9,8 @@ import json
 import pytest
 from sqlalchemy.engine import make_url
 
-from sparklio_bi import database, embedded_pg, privileges, secret_key
+from sparklio_bi.postgres import database, embedded_pg, privileges
+from sparklio_bi.superset import secret_key
 from tests.conftest import ADMIN_PASSWORD, SCREENSHOTS, csrf_header
 
 

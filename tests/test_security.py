@@ -18,8 +18,9 @@ import requests
 import yaml
 from sqlalchemy.engine import make_url
 
-from sparklio_bi import config, database, privileges
-from sparklio_bi.reference import CHART_FILES, CHARTS
+from sparklio_bi import config
+from sparklio_bi.postgres import database, privileges
+from sparklio_bi.quality.reference import CHART_FILES, CHARTS
 from tests.conftest import (
     ADMIN_PASSWORD,
     READER_STATEMENT_TIMEOUT,
@@ -162,7 +163,7 @@ def test_an_owner_that_may_not_create_roles_is_told_the_dbas_sql(make_database, 
         cur.execute("create extension if not exists pg_stat_statements")  # the DBA's part for dashboard 5
     owner = make_url(url).set(username="limited_owner", password="limited-owner-pw").render_as_string(
         hide_password=False)
-    from sparklio_bi import migrate
+    from sparklio_bi.warehouse import migrate
 
     migrate.apply_source_ddl(owner, config.load())
     env = dict(os.environ, DATABASE_URL=owner, SPARKLIO_READER_ROLE="dba_reader",
@@ -242,7 +243,7 @@ def web_workers(settings, base: str) -> list:
     """The gunicorn workers of the server at `base` (its serve's gunicorn child's children)."""
     import psutil
 
-    from sparklio_bi import server as serving
+    from sparklio_bi.ops import server as serving
 
     port = int(base.rsplit(":", 1)[1])
     status = json.loads(serving.status_file(settings.data_dir, port).read_text())
@@ -422,7 +423,7 @@ def test_a_brand_limit_is_for_viewers_only(brand, people):
 
 
 def form_login_fails(base: str, username: str, password: str) -> bool:
-    from sparklio_bi.browser import BrowserError
+    from sparklio_bi.quality.browser import BrowserError
 
     try:
         form_login(base, username, password)

@@ -7,8 +7,10 @@ from datetime import datetime, timedelta, timezone
 import psycopg2
 import pytest
 
-from sparklio_bi import config, database, migrate, seed, views
+from sparklio_bi import config
 from sparklio_bi.config import PROJECT_ROOT
+from sparklio_bi.postgres import database
+from sparklio_bi.warehouse import migrate, seed, views
 
 NOW = datetime(2025, 6, 18, 15, 4, 5, 123456, tzinfo=timezone.utc)  # a Wednesday afternoon
 TIMESTAMPS = {

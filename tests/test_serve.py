@@ -14,7 +14,11 @@ import time
 import psutil
 import pytest
 
-from sparklio_bi import config, database, embedded_pg, migrate, secret_key, server
+from sparklio_bi import config
+from sparklio_bi.ops import server
+from sparklio_bi.postgres import database, embedded_pg
+from sparklio_bi.superset import secret_key
+from sparklio_bi.warehouse import migrate
 from tests.conftest import free_port, start_server
 from tests.test_cli import assert_one_line_error, run_cli
 from tests.test_doctor import doctor
@@ -68,11 +72,11 @@ def test_a_second_serve_names_the_first(server):
 
 def test_a_port_held_by_an_orphaned_gunicorn_is_named(bootstrapped, settings):
     """What a serve killed before this version left behind: its gunicorn, still serving."""
-    from sparklio_bi import superset_app
+    from sparklio_bi.superset import app
 
     port = free_port()
     orphan = subprocess.Popen(server.server_command("127.0.0.1", port, 1, settings.data_dir),
-                              env=superset_app.environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              env=app.environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: embedded_pg.port_taken(port), 30, "gunicorn bound its port")
         done = run_cli("serve", "--port", str(port), "--collect-interval", "0")

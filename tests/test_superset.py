@@ -19,11 +19,21 @@ import pytest
 import requests
 import yaml
 
-from sparklio_bi import assets, collect, database
-from sparklio_bi.browser import open_browser as open_chromium
-from sparklio_bi.browser import wait_for_charts
-from sparklio_bi.reference import CHART_FILES, CHARTS, VOLATILE, at_the_charts_now, chart_rows, chart_titles, compare_chart
-from sparklio_bi.reference import run_reference as reference
+from sparklio_bi.postgres import database
+from sparklio_bi.quality.browser import open_browser as open_chromium
+from sparklio_bi.quality.browser import wait_for_charts
+from sparklio_bi.quality.reference import (
+    CHART_FILES,
+    CHARTS,
+    VOLATILE,
+    at_the_charts_now,
+    chart_rows,
+    chart_titles,
+    compare_chart,
+)
+from sparklio_bi.quality.reference import run_reference as reference
+from sparklio_bi.superset import assets
+from sparklio_bi.warehouse import collect
 from tests.conftest import ADMIN_PASSWORD, SCREENSHOTS, api_list, chart_ids, cli, csrf_header, form_login
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -309,7 +319,7 @@ def test_the_admin_api_logs_in_again_when_its_token_has_expired(api, settings):
     logs in again instead of failing every later test with 401 "Token has expired"."""
     import jwt
 
-    from sparklio_bi import secret_key
+    from sparklio_bi.superset import secret_key
 
     past = int(time.time()) - 3600
     expired = jwt.encode({"sub": "1", "type": "access", "fresh": False, "jti": "expired-for-the-test",

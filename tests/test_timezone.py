@@ -14,8 +14,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.engine import make_url
 
-from sparklio_bi import database, migrate, privileges, rollups, superset_app
-from sparklio_bi import seed as seeding
+from sparklio_bi.postgres import database, privileges
+from sparklio_bi.superset import app
+from sparklio_bi.warehouse import migrate, rollup_zone, rollups
+from sparklio_bi.warehouse import seed as seeding
 
 ZONE = "Asia/Seoul"
 SEOUL = ZoneInfo(ZONE)
@@ -45,7 +47,7 @@ def seoul(request, make_database, settings):
     # what `bootstrap` does on every run, now with SPARKLIO_TIMEZONE=Asia/Seoul
     reader = privileges.ensure_login(url, in_seoul)
     repaired = migrate.repair_views(url, in_seoul)
-    changed = rollups.ensure_timezone(url, in_seoul)
+    changed = rollup_zone.ensure_timezone(url, in_seoul)
     return url, reader, in_seoul, (repaired, changed), fresh
 
 
@@ -71,7 +73,7 @@ def superset_since() -> datetime:
     begins WINDOW."""
     code = (f"from superset.utils.date_parser import get_since_until; "
             f"print(get_since_until({WINDOW!r})[0].isoformat())")
-    done = subprocess.run([sys.executable, "-c", code], env=superset_app.environment(), capture_output=True,
+    done = subprocess.run([sys.executable, "-c", code], env=app.environment(), capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return datetime.fromisoformat(done.stdout.strip().splitlines()[-1])

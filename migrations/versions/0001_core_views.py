@@ -4,7 +4,7 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-11-21
 """
-from sparklio_bi.migration_ops import create_view, drop_view
+from sparklio_bi.warehouse.migration_ops import create_view, drop_view
 
 revision = "0001"
 down_revision = None

@@ -4,7 +4,7 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-21
 """
-from sparklio_bi.migration_ops import create_view, drop_view
+from sparklio_bi.warehouse.migration_ops import create_view, drop_view
 
 revision = "0002"
 down_revision = "0001"

@@ -7,7 +7,7 @@ Create Date: 2026-11-21
 from alembic import op
 
 from sparklio_bi import config
-from sparklio_bi.migration_ops import create_view, drop_data_allowed, drop_view, run_bundle_sql
+from sparklio_bi.warehouse.migration_ops import create_view, drop_data_allowed, drop_view, run_bundle_sql
 
 revision = "0003"
 down_revision = "0002"

@@ -4,7 +4,7 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-21
 """
-from sparklio_bi.migration_ops import replace_view
+from sparklio_bi.warehouse.migration_ops import replace_view
 
 revision = "0004"
 down_revision = "0003"

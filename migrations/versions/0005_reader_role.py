@@ -5,7 +5,7 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-22
 """
-from sparklio_bi.privileges import create_reader_role, grant_existing_views, revoke_reader
+from sparklio_bi.postgres.privileges import create_reader_role, grant_existing_views, revoke_reader
 
 revision = "0005"
 down_revision = "0004"

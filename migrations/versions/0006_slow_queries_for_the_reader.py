@@ -8,8 +8,8 @@ Create Date: 2026-11-22
 from alembic import op
 
 from sparklio_bi import config
-from sparklio_bi.migration_ops import replace_view, run_bundle_sql
-from sparklio_bi.privileges import grant_execute
+from sparklio_bi.postgres.privileges import grant_execute
+from sparklio_bi.warehouse.migration_ops import replace_view, run_bundle_sql
 
 revision = "0006"
 down_revision = "0005"

@@ -6,7 +6,7 @@ agent_models views the dashboards' filters list their options from.
 
 The first build reads every source row once (1-2 minutes at 10 million agent_logs). It is
 written out here, as the rollups of this version are built, so the revision never follows
-today's refresh code (sparklio_bi.rollups), which knows only the rollups of the head revision.
+today's refresh code (sparklio_bi.warehouse.rollups), which knows only the rollups of the head revision.
 
 Revision ID: 0007
 Revises: 0006
@@ -15,8 +15,8 @@ Create Date: 2026-11-22
 from alembic import op
 
 from sparklio_bi import config
-from sparklio_bi.migration_ops import create_view, drop_view, replace_view, run_bundle_sql
-from sparklio_bi.privileges import grant_execute
+from sparklio_bi.postgres.privileges import grant_execute
+from sparklio_bi.warehouse.migration_ops import create_view, drop_view, replace_view, run_bundle_sql
 
 revision = "0007"
 down_revision = "0006"

@@ -5,7 +5,7 @@ Revision ID: 0008
 Revises: 0007
 Create Date: 2026-11-22
 """
-from sparklio_bi.migration_ops import replace_view
+from sparklio_bi.warehouse.migration_ops import replace_view
 
 revision = "0008"
 down_revision = "0007"

@@ -6,7 +6,7 @@ Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-01
 """
-from sparklio_bi.migration_ops import replace_view
+from sparklio_bi.warehouse.migration_ops import replace_view
 
 revision = "0010"
 down_revision = "0009"

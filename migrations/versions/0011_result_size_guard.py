@@ -9,8 +9,8 @@ Create Date: 2026-12-01
 from alembic import op
 
 from sparklio_bi import config
-from sparklio_bi.migration_ops import run_bundle_sql
-from sparklio_bi.privileges import grant_execute
+from sparklio_bi.postgres.privileges import grant_execute
+from sparklio_bi.warehouse.migration_ops import run_bundle_sql
 
 revision = "0011"
 down_revision = "0010"

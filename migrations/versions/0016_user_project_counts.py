@@ -13,7 +13,7 @@ Create Date: 2026-12-05
 from alembic import op
 
 from sparklio_bi import config
-from sparklio_bi.migration_ops import replace_view, run_bundle_sql
+from sparklio_bi.warehouse.migration_ops import replace_view, run_bundle_sql
 
 revision = "0016"
 down_revision = "0015"

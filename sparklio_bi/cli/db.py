@@ -1,0 +1,128 @@
+"""`sparklio-bi db ...`: the embedded PostgreSQL and the views' migrations (Alembic, thin)."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from sparklio_bi.cli.base import main, settings
+from sparklio_bi.postgres import database, embedded_pg
+from sparklio_bi.warehouse import migrate
+
+# --- database ------------------------------------------------------------------------------
+
+@main.group()
+def db() -> None:
+    """The database: embedded server lifecycle and the views' migrations."""
+
+
+@db.command("start")
+def db_start() -> None:
+    """Start the embedded PostgreSQL (creates it in .data/pg on first use).
+
+    Example: sparklio-bi db start
+    """
+    s = settings()
+    if s.database_url:
+        raise click.ClickException("DATABASE_URL is set: the embedded server is not used")
+    click.echo(embedded_pg.start(s).describe())
+
+
+@db.command("stop")
+def db_stop() -> None:
+    """Stop the embedded PostgreSQL; its data stays in .data/pg.
+
+    Example: sparklio-bi db stop
+    """
+    click.echo("stopped" if embedded_pg.stop(settings()) else "not running")
+
+
+@db.command("status")
+def db_status() -> None:
+    """Say whether the embedded PostgreSQL runs (exit 3 when it does not).
+
+    Example: sparklio-bi db status
+    """
+    s = settings()
+    if s.database_url:
+        click.echo("using DATABASE_URL; the embedded server is not used")
+        return
+    state = embedded_pg.status(s)
+    click.echo(state.describe())
+    if not state.running:
+        sys.exit(3)
+
+
+@db.command("url")
+@click.option("--superset", is_flag=True, help="Print Superset's metadata database URL instead.")
+def db_url(superset: bool) -> None:
+    """Print the SQLAlchemy URL of the analytics database (starts the embedded server if needed).
+
+    Example: psql "$(sparklio-bi db url | sed 's/+psycopg2//')"
+    """
+    s = settings()
+    click.echo(database.superset_metadata_url(s) if superset else database.analytics_url(s))
+
+
+@db.command("apply-source-ddl")
+def db_apply_source_ddl() -> None:
+    """Create Sparklio's reference source tables in an empty database (for demos and tests).
+
+    Example: sparklio-bi db apply-source-ddl
+    """
+    s = settings()
+    created = migrate.apply_source_ddl(database.analytics_url(s), s)
+    click.echo("source tables created" if created else "source tables already present: unchanged")
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Migrate the analytics views up to REVISION (default: head), in one transaction.
+
+    Example: sparklio-bi db upgrade head
+    """
+    s = settings()
+    url = database.analytics_url(s)
+    migrate.upgrade(url, s, revision)
+    for line in migrate.repair_views(url, s):
+        click.echo(f"repaired {line}")
+    click.echo(f"analytics views at {migrate.current(url, s) or 'base'}")
+
+
+@db.command("downgrade", context_settings={"ignore_unknown_options": True})  # `db downgrade -1`
+@click.argument("revision", default="-1")
+@click.option("--drop-data", is_flag=True, help="Allow a step that deletes collected data (system samples).")
+def db_downgrade(revision: str, drop_data: bool) -> None:
+    """Migrate the analytics views down to REVISION (default: one step back; `base` drops all).
+
+    Example: sparklio-bi db downgrade 0003
+    """
+    s = settings()
+    url = database.analytics_url(s)
+    migrate.downgrade(url, s, revision, drop_data)
+    click.echo(f"analytics views at {migrate.current(url, s) or 'base'}")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the revision the analytics views are at.
+
+    Example: sparklio-bi db current
+    """
+    s = settings()
+    rev = migrate.current(database.analytics_url(s), s)
+    head = migrate.head()
+    click.echo(f"{rev or 'base'}{' (head)' if rev == head else f' (head is {head})'}")
+
+
+@db.command("history")
+def db_history() -> None:
+    """List the migrations, oldest first (needs no database).
+
+    Example: sparklio-bi db history
+    """
+    for revision, down, doc in migrate.history():
+        click.echo(f"{down or 'base'} -> {revision}  {doc}")
+
+

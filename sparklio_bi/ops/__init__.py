@@ -1,0 +1,1 @@
+"""Running the bundle: bootstrap, serve, doctor."""

@@ -1,0 +1,234 @@
+"""`sparklio-bi doctor`: is this install whole? One check per line, `ok` or `FAIL` with the
+command that fixes it. Reads only: nothing is started, repaired or written."""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sparklio_bi import config
+from sparklio_bi.ops import server
+from sparklio_bi.postgres import database, embedded_pg, privileges
+from sparklio_bi.superset import secret_key
+from sparklio_bi.warehouse import migrate
+
+MIN_FREE_BYTES = 1 * 2**30
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        if self.ok:
+            return f"ok    {self.name}: {self.detail}"
+        return f"FAIL  {self.name}: {self.detail}" + (f" (fix: {self.fix})" if self.fix else "")
+
+
+class Unreachable(Exception):
+    """A check that cannot run because an earlier one failed."""
+
+
+@dataclass
+class Context:
+    settings: config.Settings
+    superset_url: str
+    collect_interval: float
+    _url: str | None = None
+
+    def url(self) -> str:
+        """The owner's URL, without starting anything."""
+        if self._url is None:
+            if self.settings.embedded and not embedded_pg.status(self.settings).running:
+                raise Unreachable("the embedded PostgreSQL is not running")
+            self._url = database.analytics_url(self.settings, start=False)
+        return self._url
+
+
+def check_database(ctx: Context) -> Check:
+    try:
+        with database.connect(ctx.url()) as conn, conn.cursor() as cur:
+            cur.execute("select current_database()")
+            name = cur.fetchone()[0]
+    except Unreachable as exc:
+        return Check("database", False, str(exc), "sparklio-bi db start")
+    except database.DatabaseError as exc:
+        return Check("database", False, str(exc), "start PostgreSQL or correct DATABASE_URL")
+    return Check("database", True, f"{name} answers")
+
+
+def check_migrations(ctx: Context) -> Check:
+    current, head = migrate.current(ctx.url(), ctx.settings), migrate.head()
+    if current != head:
+        return Check("migrations", False, f"at {current or 'base'}, head is {head}", "sparklio-bi db upgrade")
+    return Check("migrations", True, f"at head ({head})")
+
+
+def check_views(ctx: Context) -> Check:
+    drift = migrate.view_drift(ctx.url(), ctx.settings)
+    if drift:
+        return Check("views", False, "; ".join(drift), "sparklio-bi db upgrade (recreates them from sql/views/)")
+    return Check("views", True, f"{len(migrate.head_versions())} views equal their files")
+
+
+def check_reader(ctx: Context) -> Check:
+    reader = privileges.reader_url(ctx.url(), ctx.settings)
+    missing = privileges.missing_limits(reader, ctx.settings)
+    if missing:
+        return Check("reader role", False, f"{ctx.settings.reader_role}: {'; '.join(missing)}",
+                     "sparklio-bi bootstrap (or the DBA's grants in README, Security model)")
+    return Check("reader role", True, f"{ctx.settings.reader_role} logs in, read-only, "
+                                      f"statement_timeout {ctx.settings.reader_statement_timeout}")
+
+
+def check_secret_key(ctx: Context) -> Check:
+    metadata = database.superset_metadata_url(ctx.settings, start=False)
+    key, where = secret_key.current_key(ctx.settings)
+    problem = secret_key.problem(metadata, key, where)
+    if problem:
+        return Check("secret key", False, problem.split(". ")[0], "restore the key, or sparklio-bi recover-secret-key")
+    if key is None:
+        return Check("secret key", True, "none yet (made at the first start)")
+    return Check("secret key", True, f"{where} decrypts Superset's stored passwords")
+
+
+def check_superset(ctx: Context) -> Check:
+    import requests
+
+    try:
+        response = requests.get(f"{ctx.superset_url}/health", timeout=10)
+    except requests.RequestException as exc:
+        return Check("superset", False, f"{ctx.superset_url} does not answer ({type(exc).__name__})",
+                     "sparklio-bi serve")
+    if response.status_code != 200:
+        return Check("superset", False, f"{ctx.superset_url}/health answered {response.status_code}",
+                     "see the server's log")
+    return Check("superset", True, f"{ctx.superset_url} healthy")
+
+
+def check_assets(ctx: Context) -> Check:
+    """Export what Superset holds into a scratch folder and compare with assets/."""
+    from sparklio_bi.superset import app, assets
+
+    with tempfile.TemporaryDirectory() as tmp:
+        exported = Path(tmp) / "assets"
+        with app.app_context():
+            assets.export_bundle(exported, ctx.settings.admin_username)
+        ours, theirs = assets.read_bundle(assets.ASSETS_DIR), assets.read_bundle(exported)
+    differ = sorted(rel for rel in set(ours) | set(theirs) if ours.get(rel) != theirs.get(rel))
+    if differ:
+        shown = ", ".join(differ[:5]) + (f" and {len(differ) - 5} more" if len(differ) > 5 else "")
+        return Check("assets", False, f"Superset differs from assets/ in {shown}",
+                     "sparklio-bi assets export (keep Superset's) or sparklio-bi assets import (keep git's)")
+    return Check("assets", True, f"Superset holds exactly assets/ ({len(ours)} files)")
+
+
+def check_collector(ctx: Context) -> Check:
+    with database.connect(ctx.url()) as conn, conn.cursor() as cur:
+        cur.execute(f"select extract(epoch from now() - max(sampled_at)) from {ctx.settings.analytics_schema}.system_samples")
+        age = cur.fetchone()[0]
+    limit = 2 * ctx.collect_interval
+    if age is None or age > limit:
+        seen = "no sample yet" if age is None else f"last sample {age:.0f}s ago"
+        return Check("collector", False, f"{seen} (expected within {limit:g}s)",
+                     f"sparklio-bi collect --interval {ctx.collect_interval:g} (sparklio-bi serve runs it)")
+    return Check("collector", True, f"last sample {age:.0f}s ago")
+
+
+ROLLUP_STALE_SECONDS = 120  # at least: four of the refresher's intervals (SPARKLIO_REFRESH_SECONDS, 30 s) while serving
+
+
+def check_rollups(ctx: Context) -> Check:
+    """The rollups' refresher: a late or updated row reaches the charts only through it."""
+    with database.connect(ctx.url()) as conn, conn.cursor() as cur:
+        cur.execute(f"select min(rollup), extract(epoch from now() - min(refreshed_at)), count(*) "
+                    f"from {ctx.settings.analytics_schema}.rollup_state")
+        _, age, count = cur.fetchone()
+    stale = max(ROLLUP_STALE_SECONDS, 4 * ctx.settings.refresh_seconds)
+    if not count or age is None or age > stale:
+        seen = "never refreshed" if age is None else f"last refreshed {age:.0f}s ago"
+        return Check("rollups", False, f"{seen} (expected within {stale:g}s while serving)",
+                     f"sparklio-bi rollups refresh --every {ctx.settings.refresh_seconds:g} (sparklio-bi serve runs it)")
+    return Check("rollups", True, f"{count} rollups, last refreshed {age:.0f}s ago")
+
+
+def check_rollup_content(ctx: Context) -> Check:
+    """The rollups' daily counts of the last days against their raw views, in one snapshot."""
+    from sparklio_bi.warehouse import rollups
+
+    with database.connect(ctx.url()) as conn:
+        conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
+        with conn.cursor() as cur:
+            drift = rollups.drifted_days(cur, ctx.settings, rollups.VERIFY_DAYS)
+    if drift:
+        shown = "; ".join(f"{name}: {', '.join(f'{day:%Y-%m-%d}' for day in days)}" for name, days in drift.items())
+        return Check("rollup content", False, f"counts differ from the raw views ({shown}; a first of the month: its month)",
+                     "sparklio-bi rollups refresh (recomputes the days that differ)")
+    return Check("rollup content", True, f"the last {rollups.VERIFY_DAYS} days' counts equal the raw views'")
+
+
+def check_serve(ctx: Context) -> Check:
+    """What `sparklio-bi serve` says of its children: up, restarted, or down awaiting a restart."""
+    from datetime import datetime
+
+    running = server.serve_status(ctx.settings.data_dir)
+    if not running:
+        return Check("serve", True, "no sparklio-bi serve on this data dir (docker-compose runs each as a service)")
+    problems, notes = [], []
+    for serving in running:
+        for child in serving["children"]:
+            when = datetime.fromtimestamp(child["last_exit_at"]).strftime("%H:%M:%S") if child["last_exit_at"] else ""
+            if not child["up"]:
+                problems.append(f"{child['name']} is down (status {child['last_exit']} at {when}), restarting")
+            elif child["restarts"]:
+                notes.append(f"{child['name']} restarted {child['restarts']}x (last stop: status "
+                             f"{child['last_exit']} at {when})")
+    ports = ", ".join(f"port {serving['port']} (pid {serving['pid']})" for serving in running)
+    if problems:
+        return Check("serve", False, f"{ports}: " + "; ".join(problems + notes),
+                     "see serve's output for why the child stops")
+    names = sorted({child["name"] for serving in running for child in serving["children"]})
+    return Check("serve", True, f"{ports}: {', '.join(names)} up" + (f"; {'; '.join(notes)}" if notes else ""))
+
+
+def check_disk(ctx: Context) -> Check:
+    existing = next(p for p in (ctx.settings.data_dir, *ctx.settings.data_dir.parents) if p.exists())
+    free = shutil.disk_usage(existing).free
+    if free < MIN_FREE_BYTES:
+        return Check("disk", False, f"{free / 2**30:.1f} GiB free under {existing}", "free some space")
+    return Check("disk", True, f"{free / 2**30:.0f} GiB free under {existing}")
+
+
+CHECKS: dict[str, Callable[[Context], Check]] = {
+    "database": check_database, "migrations": check_migrations, "views": check_views, "reader": check_reader,
+    "secret-key": check_secret_key, "superset": check_superset, "assets": check_assets,
+    "collector": check_collector, "rollups": check_rollups,
+    "rollup-content": check_rollup_content, "serve": check_serve, "disk": check_disk,
+}
+NEED_DATABASE = {"migrations", "views", "reader", "collector", "rollups", "rollup-content", "assets"}
+
+
+def run(settings: config.Settings, superset_url: str, collect_interval: float,
+        skip: tuple[str, ...] = ()) -> list[Check]:
+    """Every check not skipped, in order; those that need the database are skipped with a FAIL
+    when it is down, and any unexpected error is a FAIL naming it."""
+    ctx, results = Context(settings, superset_url, collect_interval), []
+    for name, check in CHECKS.items():
+        if name in skip:
+            continue
+        failed = {result.name for result in results if not result.ok}
+        if name in NEED_DATABASE and "database" in failed or name == "assets" and "secret key" in failed:
+            why = "the database is down" if "database" in failed else "the secret key does not match"
+            results.append(Check(name, False, f"not checked: {why}"))
+            continue
+        try:
+            results.append(check(ctx))
+        except (Exception, SystemExit) as exc:  # a check that cannot run is a finding, not a crash
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            results.append(Check(name, False, detail))
+    return results

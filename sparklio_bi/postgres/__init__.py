@@ -1,0 +1,1 @@
+"""PostgreSQL: the embedded server, connections, the read-only reader role."""

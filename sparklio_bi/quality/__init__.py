@@ -1,0 +1,1 @@
+"""Proving it: the spec's reference SQL, the benchmark, the browser."""

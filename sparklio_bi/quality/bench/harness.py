@@ -1,0 +1,186 @@
+"""A bundle of its own for the bench: data dir, embedded PostgreSQL, bootstrap and serve as children."""
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+
+from sparklio_bi.config import PROJECT_ROOT
+from sparklio_bi.errors import BundleError
+from sparklio_bi.postgres import database
+
+DEFAULT_DIR = PROJECT_ROOT / ".data-bench"
+DEFAULT_OUTPUT = PROJECT_ROOT / "benchmarks" / "results.json"
+MARKDOWN_NAME = "RESULTS-dashboards.md"
+CLI = [sys.executable, "-m", "sparklio_bi.cli"]
+# Variables of the user's install that must not reach the bench's children.
+UNSET = ("DATABASE_URL", "SUPERSET_DATABASE_URL", "REDIS_URL", "SPARKLIO_PG_PASSWORD", "SPARKLIO_READER_PASSWORD",
+         "SUPERSET_ADMIN_PASSWORD", "SUPERSET_ADMIN_USERNAME", "SUPERSET_SECRET_KEY", "PREVIOUS_SECRET_KEY",
+         "ANALYTICS_SCHEMA", "SOURCE_SCHEMA", "SPARKLIO_PG_DATABASE", "SPARKLIO_READER_ROLE",
+         "SUPERSET_HOST", "SUPERSET_PORT", "SPARKLIO_REFRESH_SECONDS")
+Progress = Callable[[str], None]
+
+
+class BenchError(BundleError):
+    """An expected failure (a port taken, bootstrap failed): one line for the user."""
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
+                if line.startswith("model name")), platform.processor() or platform.machine())
+    memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return {"platform": platform.platform(), "python": platform.python_version(), "cpu_model": cpu,
+            "cores": os.cpu_count(), "memory_gib": round(memory / 2**30, 1)}
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def git_revision() -> str:
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout.strip()
+    head = git("rev-parse", "HEAD") or "unknown"
+    return f"{head} dirty" if git("status", "--porcelain", "--untracked-files=no") else head
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bench_environment(data_dir: Path, pg_port: int) -> dict[str, str]:
+    """The children's environment: the bench's own data dir and server, nothing of the user's."""
+    env = {k: v for k, v in os.environ.items() if k not in UNSET}
+    env.update(SPARKLIO_DATA_DIR=str(data_dir), SPARKLIO_PG_PORT=str(pg_port), PYTHONUNBUFFERED="1")
+    return env
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    return "\n".join(_read(str(path)).strip().splitlines()[-lines:])
+
+
+def _peak_rss_mib(pid: int) -> float | None:
+    for line in _read(f"/proc/{pid}/status").splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
+def bootstrap(env: dict, data_dir: Path, scale: float, reseed: bool, progress: Progress) -> dict:
+    """`sparklio-bi bootstrap --scale N --no-serve` (with --reseed when asked or when the data
+    dir holds another scale), its output streamed to bootstrap.log; each step's start is
+    timestamped, so the migrate and seed steps are timed, and the process's peak RSS is read
+    when seeding ends."""
+    marker = data_dir / "bench-scale"
+    previous = marker.read_text().strip() if marker.exists() else None
+    reseed = reseed or (previous is not None and float(previous) != scale)
+    args = ["bootstrap", "--scale", f"{scale:g}", "--no-serve", *(["--reseed"] if reseed else [])]
+    log_path = data_dir / "bootstrap.log"
+    progress(f"sparklio-bi {' '.join(args)}  (output in {log_path})")
+    steps: dict[str, float] = {}
+    rss_after_seed, seeded, last_step = None, False, ""
+    seed_done = None
+    started = time.perf_counter()
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([*CLI, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, bufsize=1)
+        try:
+            for line in proc.stdout:
+                log.write(line)
+                text = line.strip()
+                if text.startswith("==> ") and "/7 " in text[:9]:
+                    number = text[4]
+                    steps[number] = time.perf_counter() - started
+                    if number == "4":
+                        seeded = text == "==> 4/7 demo data"  # else "...: kept" or "...: skipped"
+                    last_step = number
+                    progress(f"  {text[4:]}")
+                elif text.startswith("==>    ") or text.startswith("==> ready"):
+                    if last_step == "4" and seed_done is None:  # the seeded row counts: seeding is over
+                        seed_done = time.perf_counter() - started
+                        rss_after_seed = _peak_rss_mib(proc.pid)
+                    progress(f"  {text[4:]}")
+            proc.wait()
+        except BaseException:
+            proc.terminate()
+            proc.wait(30)
+            raise
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise BenchError(f"bootstrap failed (status {proc.returncode}); the end of {log_path}:\n{_tail(log_path)}")
+    marker.write_text(f"{scale:g}\n")
+    result = {"seconds": round(seconds, 2), "seeded": seeded, "reseed": reseed,
+              "migrate_seconds": round(steps["4"] - steps["3"], 3) if {"3", "4"} <= steps.keys() else None,
+              "migrate_note": ("step 3/7: migrations before seeding, on empty tables" if seeded and previous is None
+                               else "step 3/7 on existing data (at head: nothing to migrate)"),
+              "superset_seconds": round(seconds - steps["5"], 2) if "5" in steps else None}
+    if seeded and "4" in steps and seed_done is not None:
+        result.update(seed_seconds=round(seed_done - steps["4"], 2),
+                      seed_peak_rss_mib=round(rss_after_seed, 1) if rss_after_seed else None)
+    return result
+
+
+def run_cli(env: dict, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    done = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise BenchError(f"sparklio-bi {' '.join(args)} failed: {(done.stderr or done.stdout).strip()[-800:]}")
+    return done
+
+
+def serve(env: dict, data_dir: Path, port: int, progress: Progress) -> subprocess.Popen:
+    """`sparklio-bi serve` in the background, once /health answers."""
+    log_path = data_dir / "serve.log"
+    progress(f"sparklio-bi serve --port {port} --collect-interval 30  (output in {log_path})")
+    log = open(log_path, "wb")
+    proc = subprocess.Popen([*CLI, "serve", "--port", str(port), "--collect-interval", "30"], env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log.close()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"sparklio-bi serve exited with status {proc.returncode}; the end of {log_path}:\n"
+                             f"{_tail(log_path)}")
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(f"{base}/health", timeout=5).status_code == 200:
+                return proc
+        time.sleep(1)
+    stop_server(proc)
+    raise BenchError(f"Superset did not answer {base}/health within 180 s; see {log_path}")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """SIGTERM to `sparklio-bi serve` (it stops gunicorn and the collector), then its group."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def row_counts(owner_url: str) -> dict[str, int]:
+    from sparklio_bi.warehouse.views import SOURCE_TABLES
+
+    with database.connect(owner_url) as conn, conn.cursor() as cur:
+        counts = {}
+        for table in SOURCE_TABLES:
+            cur.execute(f"select count(*) from public.{table}")
+            counts[table] = cur.fetchone()[0]
+        return counts

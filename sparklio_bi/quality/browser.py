@@ -1,0 +1,86 @@
+"""Headless Debian Chromium on the bundle's Superset, shared by the tests and `sparklio-bi bench`:
+a person's login through the form, a browser holding that session, and waiting for a
+dashboard's charts to be drawn."""
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from pathlib import Path
+
+import requests
+
+from sparklio_bi.errors import BundleError
+
+CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--window-size=1600,2400")
+CHART_HOLDER = '[data-test="dashboard-component-chart-holder"]'
+LOADING = '[data-test="loading-indicator"], .loading'
+DRAWN = "canvas, svg, table, .header-line, .big_number, [role='alert']"
+
+
+class BrowserError(BundleError):
+    """Chromium or its driver is missing, or a login failed."""
+
+
+def form_login(base: str, username: str, password: str) -> requests.Session:
+    """A person's login through the login form, as a browser does: the session cookie, and the
+    page's CSRF token (in the session's headers) for the posts the UI makes."""
+    session = requests.Session()
+    page = session.get(f"{base}/login/", timeout=30).text
+    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"|"csrf_token":\s*"([^"]+)"', page)
+    if not found:
+        raise BrowserError(f"{base}/login/ has no CSRF token: is it Superset?")
+    token = next(g for g in found.groups() if g)
+    response = session.post(f"{base}/login/", data={"username": username, "password": password,
+                                                    "csrf_token": token}, timeout=30, allow_redirects=False)
+    if response.status_code != 302 or "session" not in session.cookies \
+            or session.get(f"{base}/api/v1/me/", timeout=30).status_code != 200:
+        raise BrowserError(f"login as {username} on {base} failed (status {response.status_code})")
+    session.headers.update({"X-CSRFToken": token, "Referer": base})
+    session.base = base
+    return session
+
+
+def open_browser(base: str, session_cookie: str, user_data_dir: Path):
+    """Headless Chromium with its profile in `user_data_dir`, holding the session cookie of a
+    logged-in person (see form_login)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver_path):
+        raise BrowserError("Debian's chromium and chromium-driver are needed "
+                           "(apt-get install chromium chromium-driver; make test installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={user_data_dir}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    driver.get(f"{base}/health")
+    driver.add_cookie({"name": "session", "value": session_cookie, "path": "/"})
+    return driver
+
+
+def wait_for_charts(driver, expected: int, timeout: float = 90, poll: float = 1.0) -> None:
+    """Wait until `expected` charts of the open dashboard are drawn (a canvas, svg, table, big
+    number or an alert in each holder) and nothing is loading; AssertionError past `timeout`."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    deadline = time.monotonic() + timeout
+    drawn, holders, loading = [], [], []
+    while time.monotonic() < deadline:
+        try:
+            holders = driver.find_elements(By.CSS_SELECTOR, CHART_HOLDER)
+            loading = driver.find_elements(By.CSS_SELECTOR, LOADING)
+            drawn = [h for h in holders if h.find_elements(By.CSS_SELECTOR, DRAWN)]
+        except StaleElementReferenceException:  # the dashboard re-rendered under us
+            time.sleep(poll)
+            continue
+        if len(drawn) == expected and not loading:  # holders also hold the markdown header
+            return
+        time.sleep(poll)
+    raise AssertionError(f"only {len(drawn)} of {expected} charts drew within {timeout:.0f}s "
+                         f"({len(holders)} holders, {len(loading)} still loading)")

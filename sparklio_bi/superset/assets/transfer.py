@@ -1,0 +1,133 @@
+"""The bundle in and out of Superset, through its own import and export commands (never behind
+its back into its tables): import in one transaction, export normalised, a ZIP for
+`superset import-dashboards`."""
+from __future__ import annotations
+
+import contextlib
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from sparklio_bi import config
+from sparklio_bi.superset import internals
+from sparklio_bi.superset.assets.files import dump_yaml, load_yaml, read_bundle, write
+from sparklio_bi.superset.assets.layout import (
+    ASSET_DIRECTORIES,
+    DATABASE_NAME,
+    EXPORT_VERSION,
+    METADATA,
+    PLACEHOLDER_URI,
+    RANGED_VIEWS,
+    ZIP_ROOT,
+    AssetsError,
+    ranged_sql,
+)
+from sparklio_bi.superset.assets.normalise import normalise
+from sparklio_bi.superset.assets.validation import validate
+
+
+def import_bundle(assets_dir: Path, database_uri: str, username: str,
+                  kinds: tuple[str, ...] = ASSET_DIRECTORIES) -> dict[str, int]:
+    """Import (overwrite) every object of `kinds` with Superset's ImportAssetsCommand, in one
+    transaction; returns how many objects of each kind. Raises AssetsError and imports nothing
+    if invalid."""
+    with _superset(username):
+        problems = validate(assets_dir)
+        if problems:
+            raise AssetsError(f"{len(problems)} problem(s), nothing imported:\n" + "\n".join(problems),
+                              problems)
+        texts = {rel: text for rel, text in read_bundle(assets_dir).items()
+                 if rel == METADATA or rel.split("/")[0] in kinds}
+        contents = _for_import(texts, database_uri, "assets")
+        _import_contents(contents)
+    return {kind: sum(rel.startswith(kind + "/") for rel in contents) for kind in ASSET_DIRECTORIES}
+
+
+def _import_contents(contents: dict[str, str]) -> None:
+    try:
+        with internals.one_transaction() as session:
+            internals.run_import(contents)
+        session.commit()
+    except internals.SupersetRefused as exc:
+        raise AssetsError(f"import failed, nothing changed: {exc}") from None
+
+
+def _for_import(texts: dict[str, str], database_uri: str, bundle_type: str) -> dict[str, str]:
+    """The bundle with the real database URI (password included), the configured analytics
+    schema on every dataset, and the metadata type."""
+    out = dict(texts)
+    out[METADATA] = dump_yaml({"type": bundle_type, "version": EXPORT_VERSION})
+    schema = config.load().analytics_schema
+    for rel in texts:
+        if rel.startswith(("databases/", "datasets/")):
+            cfg = load_yaml(texts[rel])
+            if rel.startswith("databases/"):
+                cfg["sqlalchemy_uri"] = database_uri
+            else:
+                cfg["schema"] = schema
+                if cfg.get("table_name") in RANGED_VIEWS and cfg.get("sql"):
+                    cfg["sql"] = ranged_sql(cfg["table_name"], schema)
+            out[rel] = dump_yaml(cfg)
+    return out
+
+
+@contextlib.contextmanager
+def _superset(username: str) -> Iterator[None]:
+    """An app context (the caller's, else a new one) with the admin as the acting user."""
+    from flask import has_app_context
+
+    from sparklio_bi.superset import app
+
+    with contextlib.ExitStack() as stack:
+        if not has_app_context():
+            stack.enter_context(app.app_context())
+        if stack.enter_context(internals.acting_user(username)) is None:
+            raise AssetsError(f"Superset has no user {username!r} to import or export as")
+        yield
+
+
+# --- export -------------------------------------------------------------------------------
+
+def export_bundle(assets_dir: Path, username: str) -> list[Path]:
+    """Export from Superset the dashboards on the bundle's database, with everything they use,
+    and every dataset on that database (the raw views no chart reads are there for SQL Lab and
+    Explore), normalised (no ids, no secrets, sorted keys) into assets_dir; returns the files
+    written."""
+    with _superset(username):
+        ids, dataset_ids = _bundle_ids(assets_dir)
+        if not ids:
+            raise AssetsError("Superset has no dashboard with charts on the bundle's database")
+        exported = internals.export(ids, dataset_ids)
+    return write(assets_dir, normalise(exported))
+
+
+def _bundle_ids(assets_dir: Path) -> tuple[list[int], list[int]]:
+    """Ids of the dashboards with charts on the bundle's database, and of its datasets."""
+    models, session = internals.models(), internals.session()
+    uuids = {load_yaml(text).get("uuid") for rel, text in read_bundle(assets_dir).items()
+             if rel.startswith("databases/")} if assets_dir.is_dir() else set()
+    ours = lambda database: str(database.uuid) in uuids or database.database_name == DATABASE_NAME  # noqa: E731
+    dashboards = sorted(d.id for d in session.query(models["dashboards"]).all()
+                        if any(c.table is not None and ours(c.table.database) for c in d.slices))
+    datasets = sorted(t.id for t in session.query(models["datasets"]).all() if ours(t.database))
+    return dashboards, datasets
+
+
+def zip_bundle(assets_dir: Path, out_path: Path, database_uri: str | None = None) -> Path:
+    """A ZIP (one top folder) for `superset import-dashboards -p ZIP -u admin`. Without
+    `database_uri` the database keeps its placeholder: no secret leaves the machine, and a
+    Superset that already has the database imports it. With one, the file is made 0600."""
+    problems = validate(assets_dir)
+    if problems:
+        raise AssetsError(f"{len(problems)} problem(s), no zip written:\n" + "\n".join(problems))
+    contents = _for_import(read_bundle(assets_dir), database_uri or PLACEHOLDER_URI, "Dashboard")
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.unlink(missing_ok=True)
+        out_path.touch(mode=0o600 if database_uri else 0o644)
+        with zipfile.ZipFile(out_path, "w", zipfile.ZIP_DEFLATED) as archive:
+            for rel, text in sorted(contents.items()):  # fixed timestamps: same bundle, same bytes
+                archive.writestr(zipfile.ZipInfo(f"{ZIP_ROOT}/{rel}", date_time=(1980, 1, 1, 0, 0, 0)), text)
+    except OSError as exc:
+        raise AssetsError(f"cannot write {out_path}: {exc.strerror or exc}") from None
+    return out_path

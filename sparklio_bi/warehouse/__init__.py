@@ -1,0 +1,1 @@
+"""The warehouse, in data-flow order: views, migrations, rollups, seed, samples."""
