@@ -9,7 +9,7 @@ from sparklio_bi import config as bundle_config
 from sparklio_bi import datadir
 from sparklio_bi.postgres import database
 from sparklio_bi.superset import secret_key
-from sparklio_bi.superset.assets.layout import all_brands_when_unused, exact_when_filtered
+from sparklio_bi.superset.assets.layout import all_brands_when_unused, exact_when_filtered, literal_time_bounds
 
 try:
     _settings = bundle_config.load()
@@ -163,7 +163,8 @@ def SQL_QUERY_MUTATOR(sql: str, **kwargs) -> str:  # noqa: N802 - Superset reads
     """Refuse anything but a read (the reader role refuses writes too; this stops session
     changes), make a ranged dataset's rows exact when the query filters period_start other than
     by its time range (sparklio_bi.superset.assets.layout.exact_when_filtered), read the rollups added up
-    over every brand when the query cannot see the brand (all_brands_when_unused), and bound the
+    over every brand when the query cannot see the brand (all_brands_when_unused), write
+    Superset's time bounds as literals, not a call per row (literal_time_bounds), and bound the
     read's bytes."""
     if not _READ_STATEMENT.match(sql):
         from superset.errors import ErrorLevel, SupersetError, SupersetErrorType
@@ -173,7 +174,7 @@ def SQL_QUERY_MUTATOR(sql: str, **kwargs) -> str:  # noqa: N802 - Superset reads
         raise SupersetSecurityException(SupersetError(
             message=f"Only read queries may run here: {first!r} statements are refused",
             error_type=SupersetErrorType.DML_NOT_ALLOWED_ERROR, level=ErrorLevel.ERROR))
-    return bounded_read(all_brands_when_unused(exact_when_filtered(sql)))
+    return bounded_read(literal_time_bounds(all_brands_when_unused(exact_when_filtered(sql))))
 
 
 # Where logins are posted: the form (Flask-AppBuilder's AuthDBView: Superset 6.1.0 limits only

@@ -317,3 +317,19 @@ def test_a_query_that_cannot_see_the_brand_reads_the_rollups_over_all_brands():
         assert all_brands_when_unused(sql) == sql, sql
     assert all_brands_when_unused("select agent_name, sum(executions) from " + call.format("agent_stats", "")
                                   + " group by 1").count("agent_stats_all_brands_between(") == 1  # SQL Lab
+
+
+def test_supersets_time_bounds_become_literals_and_nothing_else_changes():
+    """The SQL mutator's last step: each TO_TIMESTAMP bound Superset writes becomes a timestamptz
+    literal of the same text; other text, a to_timestamp of another format, is left as it is."""
+    from sparklio_bi.superset.assets.layout import literal_time_bounds
+
+    query = ("SELECT brand_name, COUNT(project_id) FROM analytics.brands WHERE project_created_at >= "
+             "TO_TIMESTAMP('2026-09-05 08:00:00.000000', 'YYYY-MM-DD HH24:MI:SS.US') AND project_created_at < "
+             "TO_TIMESTAMP('2026-12-05 08:00:01.250000', 'YYYY-MM-DD HH24:MI:SS.US') GROUP BY brand_name")
+    assert literal_time_bounds(query) == (
+        "SELECT brand_name, COUNT(project_id) FROM analytics.brands WHERE project_created_at >= "
+        "TIMESTAMPTZ '2026-09-05 08:00:00.000000' AND project_created_at < "
+        "TIMESTAMPTZ '2026-12-05 08:00:01.250000' GROUP BY brand_name")
+    other = "select to_timestamp('05.09.2026', 'DD.MM.YYYY'), 'TO_TIMESTAMP(''x'')'"
+    assert literal_time_bounds(other) == other

@@ -91,6 +91,19 @@ def exact_when_filtered(sql: str) -> str:
     return sql
 
 
+# Superset writes each time bound as TO_TIMESTAMP('<moment>', 'YYYY-MM-DD HH24:MI:SS.US')
+# (PostgresEngineSpec.convert_dttm). to_timestamp is only stable, so PostgreSQL calls it again for
+# every row a scan filters: 68 of the 92 ms of chart 4.1's "Last quarter" at 90,909 projects.
+_SUPERSET_BOUND = re.compile(r"TO_TIMESTAMP\('(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6})', "
+                             r"'YYYY-MM-DD HH24:MI:SS\.US'\)")
+
+
+def literal_time_bounds(sql: str) -> str:
+    """Superset's TO_TIMESTAMP(...) time bounds as timestamptz literals: the same moment, read in
+    the same session time zone, but a constant from parse time on instead of a call per row."""
+    return _SUPERSET_BOUND.sub(r"TIMESTAMPTZ '\1'", sql)
+
+
 # The ranged functions with a twin over every brand (the rollups with brand columns), and the
 # dataset columns that twin leaves null
 _BRANDED_CALL = re.compile(r"\b((?:agent|error|workflow|asset)_stats|workflow_daily)_between\(", re.IGNORECASE)
