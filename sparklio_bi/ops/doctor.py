@@ -11,8 +11,8 @@ from pathlib import Path
 from sparklio_bi import config
 from sparklio_bi.ops import server
 from sparklio_bi.postgres import database, embedded_pg, privileges
-from sparklio_bi.superset import secret_key
-from sparklio_bi.warehouse import migrate
+from sparklio_bi.superset import app, assets, secret_key
+from sparklio_bi.warehouse import migrate, rollups
 
 MIN_FREE_BYTES = 1 * 2**30
 
@@ -113,8 +113,6 @@ def check_superset(ctx: Context) -> Check:
 
 def check_assets(ctx: Context) -> Check:
     """Export what Superset holds into a scratch folder and compare with assets/."""
-    from sparklio_bi.superset import app, assets
-
     with tempfile.TemporaryDirectory() as tmp:
         exported = Path(tmp) / "assets"
         with app.app_context():
@@ -159,8 +157,6 @@ def check_rollups(ctx: Context) -> Check:
 
 def check_rollup_content(ctx: Context) -> Check:
     """The rollups' daily counts of the last days against their raw views, in one snapshot."""
-    from sparklio_bi.warehouse import rollups
-
     with database.connect(ctx.url()) as conn:
         conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
         with conn.cursor() as cur:

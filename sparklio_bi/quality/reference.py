@@ -14,6 +14,9 @@ import math
 import re
 from dataclasses import dataclass
 
+from sparklio_bi.config import PROJECT_ROOT
+from sparklio_bi.postgres import database
+
 
 @dataclass(frozen=True)
 class Chart:
@@ -198,8 +201,6 @@ def chart_titles() -> dict[str, str]:
     """Spec key ("1.1") -> the chart's title in assets/."""
     import yaml
 
-    from sparklio_bi.config import PROJECT_ROOT
-
     charts = PROJECT_ROOT / "assets" / "charts"
     return {key: yaml.safe_load((charts / f"{stem}.yaml").read_text())["slice_name"]
             for key, stem in CHART_FILES.items()}
@@ -292,8 +293,6 @@ def in_metric_order(payload: dict, rows: list[tuple], chart_file: str) -> list[t
     Superset's pivot sorts metric columns by name."""
     import yaml
 
-    from sparklio_bi.config import PROJECT_ROOT
-
     path = PROJECT_ROOT / "assets" / "charts" / f"{chart_file}.yaml"
     params = yaml.safe_load(path.read_text())["params"]
     metrics = [m if isinstance(m, str) else m.get("label") for m in params.get("metrics") or []]
@@ -325,8 +324,6 @@ def at_the_charts_now(sql: str, payload: dict) -> str:
 
 def run_reference(url: str, sql: str, search_path: str = "public") -> list[tuple]:
     """A reference query's rows, run on `url` with `search_path` (the source tables' schema)."""
-    from sparklio_bi.postgres import database
-
     with database.connect(url) as conn, conn.cursor() as cur:
         cur.execute(f"set search_path = {search_path}")
         cur.execute(sql)
@@ -337,8 +334,6 @@ def compare_chart(chart: Chart, expected: list[tuple], payload: dict, url: str) 
     """Assert the chart's data through the API (`payload`) equals its reference SQL's rows
     (`expected`); `url` is any connection (5.4 formats sizes with pg_size_pretty there).
     VOLATILE charts are not compared here."""
-    from sparklio_bi.postgres import database
-
     if chart.key in VOLATILE:
         return
     actual = in_metric_order(payload, chart_rows(payload), CHART_FILES[chart.key])

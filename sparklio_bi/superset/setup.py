@@ -11,7 +11,8 @@ from pathlib import Path
 
 from sparklio_bi import config, datadir
 from sparklio_bi.errors import BundleError
-from sparklio_bi.superset import app, internals
+from sparklio_bi.postgres import database
+from sparklio_bi.superset import app, assets, internals, secret_key
 
 
 def admin_password_file(settings: config.Settings) -> Path:
@@ -67,9 +68,6 @@ def recover_secret_key(settings: config.Settings, reader_url: str) -> tuple[str,
     """After a lost SECRET_KEY: a new key (SUPERSET_SECRET_KEY, else a new file; the old file is
     kept aside) and the bundle's database re-imported with its password encrypted by it.
     Returns (what was done, databases whose stored secrets are still unreadable)."""
-    from sparklio_bi.postgres import database
-    from sparklio_bi.superset import assets, secret_key
-
     metadata_url = database.superset_metadata_url(settings)
     path = secret_key.key_file(settings)
     env_key = settings.secret_key

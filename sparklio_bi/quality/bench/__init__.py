@@ -25,8 +25,9 @@ from pathlib import Path
 
 import requests
 
-from sparklio_bi import datadir
+from sparklio_bi import config, datadir
 from sparklio_bi.config import PROJECT_ROOT
+from sparklio_bi.postgres import embedded_pg
 from sparklio_bi.quality.bench.charts import measure_charts
 from sparklio_bi.quality.bench.dashboards import measure_dashboards, measure_renders
 from sparklio_bi.quality.bench.harness import (
@@ -80,8 +81,6 @@ def run(scale: float, runs: int, output: Path, data_dir: Path, skip_browser: boo
     """The whole benchmark on a bundle of its own; returns the results written to `output`."""
     from sqlalchemy.engine import make_url
 
-    from sparklio_bi import config
-    from sparklio_bi.postgres import embedded_pg
     from sparklio_bi.quality import browser
 
     if port is not None and embedded_pg.port_taken(port):

@@ -14,19 +14,19 @@ from pathlib import Path
 
 import requests
 
+from sparklio_bi import config
 from sparklio_bi.config import PROJECT_ROOT
 from sparklio_bi.errors import BundleError
 from sparklio_bi.postgres import database
+from sparklio_bi.warehouse.views import SOURCE_TABLES
 
 DEFAULT_DIR = PROJECT_ROOT / ".data-bench"
 DEFAULT_OUTPUT = PROJECT_ROOT / "benchmarks" / "results.json"
 MARKDOWN_NAME = "RESULTS-dashboards.md"
 CLI = [sys.executable, "-m", "sparklio_bi.cli"]
-# Variables of the user's install that must not reach the bench's children.
-UNSET = ("DATABASE_URL", "SUPERSET_DATABASE_URL", "REDIS_URL", "SPARKLIO_PG_PASSWORD", "SPARKLIO_READER_PASSWORD",
-         "SUPERSET_ADMIN_PASSWORD", "SUPERSET_ADMIN_USERNAME", "SUPERSET_SECRET_KEY", "PREVIOUS_SECRET_KEY",
-         "ANALYTICS_SCHEMA", "SOURCE_SCHEMA", "SPARKLIO_PG_DATABASE", "SPARKLIO_READER_ROLE",
-         "SUPERSET_HOST", "SUPERSET_PORT", "SPARKLIO_REFRESH_SECONDS")
+# Every variable of the user's install (all that Settings reads): the bench's children run on the
+# defaults, on a data dir and server of their own
+UNSET = tuple(config.variables())
 Progress = Callable[[str], None]
 
 
@@ -176,8 +176,6 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 
 def row_counts(owner_url: str) -> dict[str, int]:
-    from sparklio_bi.warehouse.views import SOURCE_TABLES
-
     with database.connect(owner_url) as conn, conn.cursor() as cur:
         counts = {}
         for table in SOURCE_TABLES:

@@ -14,6 +14,7 @@ from sparklio_bi.quality.bench.charts import sql_timer
 from sparklio_bi.quality.bench.client import csrf_headers, listing, post
 from sparklio_bi.quality.bench.harness import Progress
 from sparklio_bi.quality.bench.stats import timed
+from sparklio_bi.superset.assets import RANGED_VIEWS, load_yaml
 
 # The ranges a person can pick on the charts (Superset's names, relative to now) and a few
 # custom ones whose ends fall at any second, drawn with a fixed seed (tests/test_time_ranges.py
@@ -59,8 +60,6 @@ def ranged_charts(rollups_only: bool = True) -> list[dict]:
     """The charts of assets/ on the rollup datasets (or, not `rollups_only`, on any dataset with
     a time column: every chart a time range applies to), each with its dataset's "view" and
     "time_column"."""
-    from sparklio_bi.superset.assets import RANGED_VIEWS, load_yaml
-
     datasets = {}
     for path in sorted((PROJECT_ROOT / "assets" / "datasets").glob("*/*.yaml")):
         cfg = load_yaml(path.read_text())

@@ -12,6 +12,7 @@ from sparklio_bi.quality.bench.client import get, listing
 from sparklio_bi.quality.bench.harness import Progress
 from sparklio_bi.quality.bench.ranges import insert_new_rows
 from sparklio_bi.quality.bench.stats import stats
+from sparklio_bi.warehouse import rollups
 
 
 def measure_rollups(base: str, session: requests.Session, owner_url: str, settings, runs: int,
@@ -21,8 +22,6 @@ def measure_rollups(base: str, session: requests.Session, owner_url: str, settin
     from the latest, with created_at now; a few workflows completed), then one incremental refresh,
     timed; then how long a failure inserted now, and one dated three days back, take to show in
     charts 2.1 and 8.2 as a dashboard loads them (the served refresher and the cache included)."""
-    from sparklio_bi.warehouse import rollups
-
     with database.connect(owner_url) as conn, conn.cursor() as cur:
         cur.execute("select count(*) / greatest(extract(epoch from max(created_at) - min(created_at)), 1) "
                     "from public.agent_logs")

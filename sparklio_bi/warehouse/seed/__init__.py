@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sparklio_bi import config
 from sparklio_bi.errors import BundleError
 from sparklio_bi.postgres import database
+from sparklio_bi.warehouse import migrate, rollups
 from sparklio_bi.warehouse.seed.activity import write_activity, write_owners
 from sparklio_bi.warehouse.seed.profile import ScaleError, max_scale, sizes
 from sparklio_bi.warehouse.seed.timeline import DAY, EPOCH, WINDOW_DAYS, Progress, Timeline, Writer
@@ -26,8 +27,6 @@ class NotDemoData(BundleError):
 
 def check_replaceable(url: str, settings: config.Settings, replace_application_data: bool = False) -> None:
     """Refuse to seed over source tables sparklio-bi did not create (unless told loudly)."""
-    from sparklio_bi.warehouse import migrate
-
     if not replace_application_data and not migrate.is_demo(url, settings):
         safe = make_url(url).render_as_string(hide_password=True)
         raise NotDemoData(f"{safe}: the source tables were not created by sparklio-bi (no demo marker on "
@@ -57,7 +56,5 @@ def seed(url: str, settings: config.Settings, scale: float, seed: int = 42, now:
         out.finish()
         cur.execute("select to_regclass(%s)", (f"{settings.analytics_schema}.rollup_state",))
         if cur.fetchone()[0]:  # the rollups exist (migrated): rebuilt from the new rows, atomically
-            from sparklio_bi.warehouse import rollups
-
             rollups.refresh(conn, settings, full=True)
     return out.counts
