@@ -193,7 +193,7 @@ def test_migrations_use_the_settings_they_are_given(make_database, settings):
         cur.execute("select count(*) from pg_views where schemaname = 'analytics'")
         assert cur.fetchone()[0] == 0
         cur.execute("select count(*) from analytics_given.rollup_state")
-        assert cur.fetchone()[0] == 6  # five rollups and the users' project counts
+        assert cur.fetchone()[0] == 7  # five rollups, the users' project counts and the active users
     migrate.downgrade(url, given, "base")
     with database.connect(url) as conn, conn.cursor() as cur:
         cur.execute("select count(*) from pg_views where schemaname = 'analytics_given'")

@@ -19,20 +19,22 @@ from tests.conftest import chart_ids, dataset_ids
 SEED = 15
 # Each rollup's sums against the same sums over its raw view: (rollup, raw view, dims, its sums, raw sums)
 ROLLUPS = [
-    ("agent", "agent_logs", "brand_id, brand_name, agent_name, model",
+    ("agent_stats", "agent_logs", "brand_id, brand_name, agent_name, model",
      "sum(executions), sum(successes), sum(latency_ms_sum)", "count(*), sum(is_success), sum(latency_ms)"),
-    ("error", "errors", "brand_id, brand_name, agent_name, model, error_type",
+    ("error_stats", "errors", "brand_id, brand_name, agent_name, model, error_type",
      "sum(failures), sum(still_failing), sum(recovered), round(sum(recovery_seconds_sum)::numeric, 3)",
      "count(*), sum(1 - is_recovered), sum(is_recovered), round(sum(recovery_seconds)::numeric, 3)"),
-    ("router", "router_logs", "intent_type, selected_model, risk_level",
+    ("router_stats", "router_logs", "intent_type, selected_model, risk_level",
      "sum(decisions), sum(context_before_sum), sum(context_after_sum)",
      "count(*), sum(context_size_before), sum(context_size_after)"),
-    ("workflow", "workflows", "brand_id, brand_name, status",
+    ("workflow_stats", "workflows", "brand_id, brand_name, status",
      "sum(runs), sum(durations), round(sum(duration_seconds_sum)::numeric, 3)",
      "count(*), count(duration_seconds), round(sum(duration_seconds)::numeric, 3)"),
-    ("asset", "assets", "brand_id, brand_name, asset_type",
+    ("asset_stats", "assets", "brand_id, brand_name, asset_type",
      "sum(assets), sum(reviewed), sum(approved), sum(scored), sum(review_score_sum)",
      "count(*), sum(is_reviewed), sum(is_approved), count(review_score), sum(review_score)"),
+    # distinct users: not a sum, so whole days are the distinct (day, brand, user) themselves
+    ("active_users", "projects", "brand_id, brand_name", "count(distinct user_id)", "count(distinct user_id)"),
 ]
 
 
@@ -70,13 +72,13 @@ def aligned(rng: random.Random, moment: datetime) -> datetime:
 
 def between_problems(url: str, ranges, rng: random.Random | None = None, coarsest: str = "day",
                      period: str | None = None, all_brands: bool = False) -> list[str]:
-    """Each (rollup, range) whose sums per dimension values differ from the raw view's, or that
+    """Each (rollup, range) whose sums (distinct users) per dimension values differ from the raw view's, or that
     labels a row outside the range. With `rng`: called with a slack of a minute, as the charts
     call it, and cut by a filter whose ends are up to a minute off the range's (drawn by `rng`),
     as Superset's is; the sums must be the raw view's in the filter's range. With `coarsest`
     'month': as the charts of totals call it (whole months from <name>_months); 'hour' and
     'exact', grouped by `period` ('hour', 'minute'): as a series by hour or finer is. With
-    `all_brands`: <name>_stats_all_brands_between, by the dims other than the brand, as a chart
+    `all_brands`: <name>_all_brands_between, by the dims other than the brand, as a chart
     that does not see the brand reads it (the rollups without brand columns have no such twin)."""
     problems = []
     with database.connect(url) as conn, conn.cursor() as cur:
@@ -88,21 +90,21 @@ def between_problems(url: str, ranges, rng: random.Random | None = None, coarses
             where = ("created_at >= coalesce(%(cut_since)s::timestamptz, '-infinity') "
                      "and created_at < coalesce(%(cut_until)s::timestamptz, 'infinity')")
             for name, raw, dims, sums, raw_sums in ROLLUPS:
-                if all_brands and not dims.startswith("brand_id, brand_name, "):
+                if all_brands and not dims.startswith("brand_id, brand_name"):
                     continue
-                dims = dims.removeprefix("brand_id, brand_name, ") if all_brands else dims
-                function = f"{name}_stats_all_brands_between" if all_brands else f"{name}_stats_between"
-                keys = f"date_trunc('{period}', period_start), {dims}" if period else dims
-                raw_keys = f"date_trunc('{period}', created_at), {dims}" if period else dims
+                dims = dims.removeprefix("brand_id, brand_name").removeprefix(", ") if all_brands else dims
+                function = f"{name}_all_brands_between" if all_brands else f"{name}_between"
+                keys = ", ".join(filter(None, [period and f"date_trunc('{period}', period_start)", dims])) or "true"
+                raw_keys = ", ".join(filter(None, [period and f"date_trunc('{period}', created_at)", dims])) or "true"
                 inside = ("period_start >= coalesce(%(cut_since)s::timestamptz, '-infinity') "
                           "and period_start < coalesce(%(cut_until)s::timestamptz, 'infinity')")
                 cur.execute(f"select {keys}, {sums}, count(*) filter (where not ({inside})) "
                             f"from analytics.{function}(%(since)s, %(until)s, %(slack)s, %(coarsest)s) "
-                            + (f"where {inside} " if rng else "") + f"group by {keys}", bounds)
+                            + (f"where {inside} " if rng else "") + f"group by {keys.replace('true', '()')}", bounds)
                 rows = cur.fetchall()
                 outside = sum(row[-1] for row in rows)
                 got = {row[:-1] for row in rows}
-                cur.execute(f"select {raw_keys}, {raw_sums} from analytics.{raw} where {where} group by {raw_keys}",
+                cur.execute(f"select {raw_keys}, {raw_sums} from analytics.{raw} where {where} group by {raw_keys.replace('true', '()')}",
                             bounds)
                 expected = set(cur.fetchall())
                 if got != expected or outside:
@@ -120,6 +122,8 @@ def test_every_rollup_equals_its_raw_view_on_random_ranges(seeded_url):
     assert between_problems(seeded_url, ranges, coarsest="month") == []
     assert between_problems(seeded_url, ranges[:60], coarsest="hour", period="hour") == []
     assert between_problems(seeded_url, ranges[:60], coarsest="exact", period="minute") == []
+    assert between_problems(seeded_url, ranges[:100], period="day") == []  # a series by day (6.1's)
+    assert between_problems(seeded_url, ranges[:100], period="day", all_brands=True) == []
     assert between_problems(seeded_url, ranges, all_brands=True) == []
     assert between_problems(seeded_url, ranges, coarsest="month", all_brands=True) == []
     assert between_problems(seeded_url, ranges[:60], coarsest="hour", period="hour", all_brands=True) == []
@@ -136,6 +140,7 @@ def test_with_a_slack_a_filter_up_to_a_minute_off_cuts_the_rows_exactly(seeded_u
     assert between_problems(seeded_url, random_ranges(rng, now, 60), rng) == []
     assert between_problems(seeded_url, random_ranges(rng, now, 60), rng, coarsest="month") == []
     assert between_problems(seeded_url, random_ranges(rng, now, 60), rng, coarsest="month", all_brands=True) == []
+    assert between_problems(seeded_url, random_ranges(rng, now, 60), rng, period="day", all_brands=True) == []
 
 
 # --- through Superset: every chart on a rollup, many ranges in one chart data request each -------

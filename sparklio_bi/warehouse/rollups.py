@@ -42,7 +42,8 @@ import psycopg2
 from sparklio_bi import config
 from sparklio_bi.errors import BundleError
 from sparklio_bi.postgres import database
-from sparklio_bi.warehouse import periods
+from sparklio_bi.warehouse import periods, user_rollups
+from sparklio_bi.warehouse.refreshed import Refreshed
 
 LOCK = 72_051_777  # pg_advisory_xact_lock key: one refresh at a time
 RECENT_IDS = 100_000  # how far below the last id seen a refresh looks for late commits
@@ -82,16 +83,6 @@ ROLLUPS = (
 VERIFY_DAYS = 7  # how far back a check compares each rollup's daily counts with its raw view
 
 
-@dataclass
-class Refreshed:
-    rollup: str
-    periods: int  # days and hours recomputed
-    rows: int  # rollup rows written
-    seconds: float
-    since: datetime | str | None = None  # start of the earliest period recomputed
-    repaired: tuple[datetime, ...] = ()  # days whose counts differed from the raw view's, recomputed
-
-
 def refresh(conn, settings: config.Settings, full: bool = False,
             verify_days: int = 0) -> list[Refreshed]:
     """Bring every rollup up to date on `conn` (psycopg2) and commit nothing: the caller owns the
@@ -107,7 +98,9 @@ def refresh(conn, settings: config.Settings, full: bool = False,
         drift = drifted_days(cur, settings, verify_days) if verify_days and not full else {}
         done = [_refresh_one(cur, settings, rollup, full, now, today, snapshot_xmin, drift.get(rollup.name, []))
                 for rollup in ROLLUPS]
-        done.append(_refresh_user_projects(cur, settings, now, snapshot_xmin))
+        done.append(user_rollups.refresh_user_projects(cur, settings, now, snapshot_xmin))
+        done.append(user_rollups.refresh_active_users(cur, settings, now, snapshot_xmin,
+                                                      whole=full or bool(verify_days)))
         agents = done[0]  # the Agent and Model filters' options: pairs of the hours recomputed
         cur.execute(f"""
             insert into {a}.agent_model_pairs (agent_name, model)
@@ -279,33 +272,6 @@ def _refresh_one(cur, settings: config.Settings, rollup: Rollup, full: bool, now
                      tuple(drifted) if state is not None and not full else ())
 
 
-def _refresh_user_projects(cur, settings: config.Settings, now: datetime, snapshot_xmin: int) -> Refreshed:
-    """Every user's project count as this snapshot sees the projects (a whole pass: about 20 ms at
-    90,909 projects, so deletes and moves are caught too), written only where it changed, and
-    the highest project id counted: the users view reads the projects above it live."""
-    a, s = settings.analytics_schema, settings.source_schema
-    started = time.monotonic()
-    cur.execute(f"""
-        with fresh as (select user_id, count(*) as project_count, max(created_at) as last_project_at
-                       from {s}.projects group by user_id),
-        gone as (delete from {a}.user_project_counts as kept
-                 where not exists (select from fresh where fresh.user_id = kept.user_id) returning 1)
-        insert into {a}.user_project_counts as kept select * from fresh
-        on conflict (user_id) do update set project_count = excluded.project_count,
-            last_project_at = excluded.last_project_at
-        where (kept.project_count, kept.last_project_at)
-            is distinct from (excluded.project_count, excluded.last_project_at)""")
-    rows = cur.rowcount
-    cur.execute(f"""
-        insert into {a}.rollup_state (rollup, watermark, last_id, last_xmin, refreshed_at, snapshot)
-        select 'user_projects', %(now)s, coalesce(max(id), 0), %(xmin)s, now(), pg_current_snapshot()
-        from {s}.projects
-        on conflict (rollup) do update set watermark = excluded.watermark, last_id = excluded.last_id,
-            last_xmin = excluded.last_xmin, refreshed_at = excluded.refreshed_at,
-            snapshot = excluded.snapshot""", {"now": now, "xmin": snapshot_xmin})
-    return Refreshed("user_projects", 1, rows, time.monotonic() - started)
-
-
 def _recompute(cur, a: str, table: str, query: str, since: datetime | None, until: datetime) -> int:
     """Replace `table`'s rows of [since, until) (None: from the start) by what `query` (a select
     with two placeholders: since, until) gives."""
@@ -364,9 +330,10 @@ def status(url: str, settings: config.Settings) -> list[tuple]:
             cur.execute(f"select (select count(*) from {a}.{rollup.table}) + "
                         f"(select count(*) from {a}.{rollup.name}_hours)")
             out.append((rollup.name, *state, cur.fetchone()[0]))
-        cur.execute(f"select watermark, refreshed_at, (select count(*) from {a}.user_project_counts) "
-                    f"from {a}.rollup_state where rollup = 'user_projects'")
-        out += [("user_projects", *row) for row in cur.fetchall()]
+        for name, table in user_rollups.TABLES.items():
+            cur.execute(f"select watermark, refreshed_at, (select count(*) from {a}.{table}) "
+                        f"from {a}.rollup_state where rollup = %s", (name,))
+            out += [(name, *row) for row in cur.fetchall()]
         return out
 
 
