@@ -111,7 +111,8 @@ def test_reader_role_is_read_only_and_limited(reader_url, settings):
 ROLLUP_TABLES = {f"analytics.{name}_{kind}" for name in ("agent", "error", "router", "workflow", "asset")
                  for kind in ("rollup", "hours", "months")} | {"analytics.rollup_state"} \
     | {f"analytics.{name}_{kind}_all_brands" for name in ("agent", "error", "workflow", "asset")
-       for kind in ("rollup", "hours", "months")}
+       for kind in ("rollup", "hours", "months")} \
+    | {"analytics.active_user_days", "analytics.active_user_days_all_brands"}
 
 
 def test_reader_reads_every_view_and_only_the_views(reader_url, bootstrapped):

@@ -165,6 +165,7 @@ RAW_GRAIN = {
     "asset_stats": "select created_at as period_start, brand_id, brand_name, asset_type, 1 as assets, "
                    "is_reviewed as reviewed, is_approved as approved, (review_score is not null)::integer as scored, "
                    "review_score as review_score_sum from analytics.assets",
+    "active_users": "select created_at as period_start, brand_id, brand_name, user_id from analytics.projects",
     "workflow_daily": "select created_at as day, brand_id, brand_name, 1 as workflow_count, "
                       "(status = 'completed')::integer as completed_count, "
                       "(status = 'failed')::integer as failed_count from analytics.workflows",
@@ -251,7 +252,7 @@ def post_chart_ranges(session, charts, ids, datasets, time_ranges_of):
 def test_every_rollup_chart_equals_its_raw_rows_for_every_range(api, bootstrapped):
     url = bootstrapped["url"]
     charts = ranged_charts()
-    assert len(charts) == 20, sorted(charts)
+    assert len(charts) == 21, sorted(charts)
     ids = chart_ids(api)
     datasets = dataset_ids(api)
     rng = random.Random(SEED)

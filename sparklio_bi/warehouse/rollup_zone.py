@@ -10,7 +10,7 @@ from sparklio_bi.warehouse import views
 from sparklio_bi.warehouse.rollups import _refresh_transaction, refresh
 
 # every function that cuts days or hours (each defined with create or replace)
-BUCKETS_FILES = ("rollup_buckets__v4.sql", "rollup_all_brands_buckets__v1.sql")
+BUCKETS_FILES = ("rollup_buckets__v4.sql", "rollup_all_brands_buckets__v1.sql", "active_users_buckets__v1.sql")
 
 
 _ZONE_IN_BUCKETS = re.compile(r"date_trunc\(period, created_at, '([^']+)'\)")

@@ -23,7 +23,8 @@ CANONICAL_SCHEMA = "analytics"  # datasets' schema in assets/; replaced by ANALY
 DATABASE_NAME = "Sparklio Analytics"  # the bundle's database when assets/ has none yet
 # Datasets on the rollups: Superset gives their SQL the chart's time range (Jinja, with
 # ENABLE_TEMPLATE_PROCESSING), and <view>_between(since, until) answers exactly that range.
-RANGED_VIEWS = ("agent_stats", "error_stats", "router_stats", "workflow_stats", "asset_stats", "workflow_daily")
+RANGED_VIEWS = ("agent_stats", "error_stats", "router_stats", "workflow_stats", "asset_stats", "workflow_daily",
+               "active_users")
 
 
 RANGE_SLACK = "1 minute"  # Superset's filter and the bounds it gives the SQL differ by up to a second
@@ -51,7 +52,7 @@ def ranged_sql(view: str, schema: str = CANONICAL_SCHEMA) -> str:
            f"{bound % ('to_dttm', 'to_dttm')}, interval '{RANGE_SLACK}'{coarsest})"
 
 
-_RANGED_CALL = re.compile(r"(_stats_between\((?:'([^']*)'|null), (?:'([^']*)'|null), interval '(\d+) (second|minute)s?', )"
+_RANGED_CALL = re.compile(r"((?:_stats|\bactive_users)_between\((?:'([^']*)'|null), (?:'([^']*)'|null), interval '(\d+) (second|minute)s?', )"
                           r"'(?:month|day|hour)'\)", re.IGNORECASE)
 
 
@@ -106,7 +107,8 @@ def literal_time_bounds(sql: str) -> str:
 
 # The ranged functions with a twin over every brand (the rollups with brand columns), and the
 # dataset columns that twin leaves null
-_BRANDED_CALL = re.compile(r"\b((?:agent|error|workflow|asset)_stats|workflow_daily)_between\(", re.IGNORECASE)
+_BRANDED_CALL = re.compile(r"\b((?:agent|error|workflow|asset)_stats|workflow_daily|active_users)_between\(",
+                           re.IGNORECASE)
 BRAND_COLUMNS = ("brand_id", "brand_name")
 
 
