@@ -583,4 +583,4 @@ def test_a_brand_users_rollup_charts_equal_their_brands_raw_rows_on_random_range
         found = differing(result, columns, rows, chart["view"])
         if found:
             problems.append(f"{name}, {time_range}: {found}")
-    assert len(charts) == 16 and not problems, "\n".join(problems)
+    assert len(charts) == 17 and not problems, "\n".join(problems)

@@ -219,7 +219,7 @@ def test_import_then_export_writes_every_file_of_the_bundle_back(bootstrapped, t
     exported = tmp_path / "exported"
     done = cli("assets", "export", "--dir", str(exported))
     want, got = bundle_files(ASSETS), bundle_files(exported)
-    assert len(want) == 1 + 1 + 20 + 29 + 8  # metadata.yaml, the database, datasets, charts, dashboards
+    assert len(want) == 1 + 1 + 21 + 29 + 8  # metadata.yaml, the database, datasets, charts, dashboards
     assert sorted(got) == sorted(want), f"missing {sorted(want.keys() - got.keys())}, extra {sorted(got.keys() - want.keys())}"
     assert {rel: cfg.get("uuid") for rel, cfg in got.items()} == {rel: cfg.get("uuid") for rel, cfg in want.items()}
     assert [rel for rel in want if got[rel] != want[rel]] == []

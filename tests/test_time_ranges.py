@@ -104,8 +104,8 @@ def between_problems(url: str, ranges, rng: random.Random | None = None, coarses
                 rows = cur.fetchall()
                 outside = sum(row[-1] for row in rows)
                 got = {row[:-1] for row in rows}
-                cur.execute(f"select {raw_keys}, {raw_sums} from analytics.{raw} where {where} group by {raw_keys.replace('true', '()')}",
-                            bounds)
+                cur.execute(f"select {raw_keys}, {raw_sums} from analytics.{raw} where {where} "
+                            f"group by {raw_keys.replace('true', '()')}", bounds)
                 expected = set(cur.fetchall())
                 if got != expected or outside:
                     problems.append(f"{function} [{since}, {until}): {len(got ^ expected)} groups differ, e.g. "

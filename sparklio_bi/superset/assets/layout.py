@@ -52,8 +52,8 @@ def ranged_sql(view: str, schema: str = CANONICAL_SCHEMA) -> str:
            f"{bound % ('to_dttm', 'to_dttm')}, interval '{RANGE_SLACK}'{coarsest})"
 
 
-_RANGED_CALL = re.compile(r"((?:_stats|\bactive_users)_between\((?:'([^']*)'|null), (?:'([^']*)'|null), interval '(\d+) (second|minute)s?', )"
-                          r"'(?:month|day|hour)'\)", re.IGNORECASE)
+_RANGED_CALL = re.compile(r"((?:_stats|\bactive_users)_between\((?:'([^']*)'|null), (?:'([^']*)'|null), "
+                          r"interval '(\d+) (second|minute)s?', )'(?:month|day|hour)'\)", re.IGNORECASE)
 
 
 def exact_when_filtered(sql: str) -> str:
