@@ -310,7 +310,9 @@ def without_zero_filled_days(actual: list[tuple], expected: list[tuple]) -> list
             if normalise(row[0]) in present or any(v not in (0, None) for v in row[1:])]
 
 
-_FILTER_END = re.compile(r"< TO_TIMESTAMP\('([0-9-]+ [0-9:.]+)', 'YYYY-MM-DD HH24:MI:SS\.US'\)")
+# Superset's end bound, as it writes it or as the SQL mutator makes it a literal (literal_time_bounds)
+_FILTER_END = re.compile(r"< (?:TO_TIMESTAMP\('([0-9-]+ [0-9:.]+)', 'YYYY-MM-DD HH24:MI:SS\.US'\)"
+                         r"|TIMESTAMPTZ '([0-9-]+ [0-9:.]+)')")
 
 
 def at_the_charts_now(sql: str, payload: dict) -> str:
@@ -319,7 +321,7 @@ def at_the_charts_now(sql: str, payload: dict) -> str:
     same instant."""
     query = (payload.get("result") or [{}])[0].get("query") or ""
     found = _FILTER_END.search(query)
-    return sql.replace("now()", f"'{found[1]}'::timestamptz") if found else sql
+    return sql.replace("now()", f"'{found[1] or found[2]}'::timestamptz") if found else sql
 
 
 def run_reference(url: str, sql: str, search_path: str = "public") -> list[tuple]:
