@@ -12,7 +12,11 @@ bootstrap: $(STAMP)  ## set everything up and serve Superset on :8088
 test: $(STAMP) system-packages  ## lint (ruff, sqlfluff), then the test suite (real PostgreSQL, real Superset, headless Chromium)
 	$(BIN)/ruff check .
 	$(BIN)/sqlfluff lint sql/
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
+
+# Two test sessions side by side (pytest-xdist), one test file each at a time: each has its own
+# PostgreSQL, bootstrap and Superset. `make test PYTEST_PARALLEL=` (or plain `pytest`) runs one.
+PYTEST_PARALLEL ?= -n 2 --dist loadfile
 
 # The virtual environment, installed from the lock file; redone when either file changes.
 $(STAMP): pyproject.toml constraints.txt

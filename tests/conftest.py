@@ -153,11 +153,18 @@ def fingerprint(url: str) -> dict[str, tuple[int, str]]:
     return found
 
 
+def artifact(name: str) -> Path:
+    """test-artifacts/<name>, prefixed by the xdist worker (gw0-, gw1-...) when there are several:
+    each worker runs a session of its own (its own PostgreSQL, bootstrap and Superset)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return SCREENSHOTS.parent / (f"{worker}-{name}" if worker else name)
+
+
 def start_server(*args: str, log_name: str = "superset-server.log") -> tuple[subprocess.Popen, str]:
     """`sparklio-bi serve` on a free port, once it answers /health: (process, base URL)."""
     port = free_port()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    log = open(SCREENSHOTS.parent / log_name, "wb")
+    log = open(artifact(log_name), "wb")
     proc = subprocess.Popen([*CLI, "serve", "--port", str(port), *args], stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -167,7 +174,7 @@ def start_server(*args: str, log_name: str = "superset-server.log") -> tuple[sub
                 return proc, base
         except requests.RequestException:
             pass
-        assert proc.poll() is None, f"sparklio-bi serve exited early; see test-artifacts/{log_name}"
+        assert proc.poll() is None, f"sparklio-bi serve exited early; see {artifact(log_name)}"
         time.sleep(1)
     proc.terminate()
     raise AssertionError("Superset did not answer /health within 120 s")

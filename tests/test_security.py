@@ -26,6 +26,7 @@ from tests.conftest import (
     READER_STATEMENT_TIMEOUT,
     SQL_MAX_ROW,
     api_list,
+    artifact,
     chart_ids,
     cli,
     dataset_ids,
@@ -489,7 +490,7 @@ def test_wrong_passwords_are_rate_limited(bootstrapped):
     assert api_codes.count(429) >= 10, api_codes
     assert form_codes.count(429) >= 10, form_codes
     assert right.status_code == 429  # even the right password waits for the window to pass
-    log = (ROOT / "test-artifacts" / "rate-limit-server.log").read_text()
+    log = artifact("rate-limit-server.log").read_text()
     assert "exceeded" in log
 
 

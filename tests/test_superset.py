@@ -34,7 +34,7 @@ from sparklio_bi.quality.reference import (
 from sparklio_bi.quality.reference import run_reference as reference
 from sparklio_bi.superset import assets
 from sparklio_bi.warehouse import collect
-from tests.conftest import ADMIN_PASSWORD, SCREENSHOTS, api_list, chart_ids, cli, csrf_header, form_login
+from tests.conftest import ADMIN_PASSWORD, SCREENSHOTS, api_list, artifact, chart_ids, cli, csrf_header, form_login
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"
@@ -144,7 +144,7 @@ ERROR_TEXTS = ("Unexpected error", "No results were returned", "Error:", "Data e
 def open_browser(server: str, username: str, password: str, profile: str = "chromium-profile"):
     """Headless Debian Chromium holding `username`'s session (logged in through the form)."""
     session = form_login(server, username, password)
-    return open_chromium(server, session.cookies["session"], SCREENSHOTS.parent / profile)
+    return open_chromium(server, session.cookies["session"], artifact(profile))
 
 
 @pytest.fixture(scope="module")
