@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from sparklio_bi import config
 from sparklio_bi.postgres import database, embedded_pg
-from sparklio_bi.quality.browser import form_login  # noqa: F401 - the tests log in as a person does, like the bench
+from sparklio_bi.superset.rest import TokenSession, form_login  # noqa: F401 - the tests log in as the bench does
 from sparklio_bi.warehouse import migrate
 
 TEST_SCALE = 3.0
@@ -188,32 +188,10 @@ def server(bootstrapped):
     proc.wait(30)
 
 
-class ApiSession(requests.Session):
-    """The admin through the REST API with a bearer token, logged in again when the token has
-    expired (Flask-AppBuilder's 15 minutes: the suite outlives one)."""
-
-    def __init__(self, base: str) -> None:
-        super().__init__()
-        self.base = base
-        self.log_in()
-
-    def log_in(self) -> None:
-        token = super().request("POST", f"{self.base}/api/v1/security/login", timeout=30, json={
-            "username": "admin", "password": ADMIN_PASSWORD, "provider": "db", "refresh": True}).json()
-        self.headers["Authorization"] = f"Bearer {token['access_token']}"
-
-    def request(self, method, url, *args, **kwargs):
-        response = super().request(method, url, *args, **kwargs)
-        if response.status_code == 401 and "Token has expired" in response.text:
-            self.log_in()
-            response = super().request(method, url, *args, **kwargs)
-        return response
-
-
 @pytest.fixture(scope="session")
 def api(server):
     """The admin, logged in through the REST API (a bearer token)."""
-    return ApiSession(server)
+    return TokenSession(server, "admin", ADMIN_PASSWORD)
 
 
 def api_list(api, kind: str) -> list[dict]:

@@ -425,11 +425,11 @@ def test_a_brand_limit_is_for_viewers_only(brand, people):
 
 
 def form_login_fails(base: str, username: str, password: str) -> bool:
-    from sparklio_bi.quality.browser import BrowserError
+    from sparklio_bi.superset.rest import RestError
 
     try:
         form_login(base, username, password)
-    except BrowserError:
+    except RestError:
         return True
     return False
 

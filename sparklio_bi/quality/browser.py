@@ -1,14 +1,11 @@
 """Headless Debian Chromium on the bundle's Superset, shared by the tests and `sparklio-bi bench`:
-a person's login through the form, a browser holding that session, and waiting for a
-dashboard's charts to be drawn."""
+a browser holding a person's session (rest.form_login), and waiting for a dashboard's charts to
+be drawn."""
 from __future__ import annotations
 
-import re
 import shutil
 import time
 from pathlib import Path
-
-import requests
 
 from sparklio_bi.errors import BundleError
 
@@ -21,26 +18,7 @@ DRAWN = "canvas, svg, table, .header-line, .big_number, [role='alert']"
 
 
 class BrowserError(BundleError):
-    """Chromium or its driver is missing, or a login failed."""
-
-
-def form_login(base: str, username: str, password: str) -> requests.Session:
-    """A person's login through the login form, as a browser does: the session cookie, and the
-    page's CSRF token (in the session's headers) for the posts the UI makes."""
-    session = requests.Session()
-    page = session.get(f"{base}/login/", timeout=30).text
-    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"|"csrf_token":\s*"([^"]+)"', page)
-    if not found:
-        raise BrowserError(f"{base}/login/ has no CSRF token: is it Superset?")
-    token = next(g for g in found.groups() if g)
-    response = session.post(f"{base}/login/", data={"username": username, "password": password,
-                                                    "csrf_token": token}, timeout=30, allow_redirects=False)
-    if response.status_code != 302 or "session" not in session.cookies \
-            or session.get(f"{base}/api/v1/me/", timeout=30).status_code != 200:
-        raise BrowserError(f"login as {username} on {base} failed (status {response.status_code})")
-    session.headers.update({"X-CSRFToken": token, "Referer": base})
-    session.base = base
-    return session
+    """Chromium or its driver is missing."""
 
 
 def open_browser(base: str, session_cookie: str, user_data_dir: Path):

@@ -56,6 +56,7 @@ from sparklio_bi.quality.bench.ranges import (
 )
 from sparklio_bi.quality.bench.report import TARGETS, evaluate, markdown, summary_lines
 from sparklio_bi.quality.bench.upkeep import measure_rollups, rollup_targets
+from sparklio_bi.superset import rest
 
 # what the CLI and the tests use, each defined in its module
 __all__ = ["CUSTOM_RANGES", "DEFAULT_DIR", "DEFAULT_OUTPUT", "MARKDOWN_NAME", "NAMED_RANGES", "TARGETS", "BenchError",
@@ -80,8 +81,6 @@ def run(scale: float, runs: int, output: Path, data_dir: Path, skip_browser: boo
         port: int | None, progress: Progress, command: str) -> dict:
     """The whole benchmark on a bundle of its own; returns the results written to `output`."""
     from sqlalchemy.engine import make_url
-
-    from sparklio_bi.quality import browser
 
     if port is not None and embedded_pg.port_taken(port):
         raise BenchError(f"port {port} is taken by another program: pass another --port, or none for a free one")
@@ -122,7 +121,7 @@ def run(scale: float, runs: int, output: Path, data_dir: Path, skip_browser: boo
         server = serve(env, data_dir, web_port, progress)
         base = f"http://127.0.0.1:{web_port}"
         password = (data_dir / datadir.ADMIN_PASSWORD).read_text().strip()
-        session = browser.form_login(base, "admin", password)
+        session = rest.form_login(base, "admin", password)
         results = measure(base, session, owner_url, reader_url, runs,
                           render_cookie=None if skip_browser else session.cookies["session"], progress=progress)
         results["ranges"] = measure_ranges(base, session, owner_url, reader_url, runs, progress)

@@ -9,9 +9,9 @@ import requests
 
 from sparklio_bi.postgres import database
 from sparklio_bi.quality import reference
-from sparklio_bi.quality.bench.client import csrf_headers, get, listing, post
 from sparklio_bi.quality.bench.harness import BenchError, Progress
 from sparklio_bi.quality.bench.stats import timed
+from sparklio_bi.superset.rest import csrf_headers, get, listing, post
 
 
 def sql_timer(url: str, sql: str, search_path: str | None = None) -> Iterator:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import requests
 
-from sparklio_bi.quality.bench.client import clone, csrf_headers, get, listing, post
 from sparklio_bi.quality.bench.harness import BenchError, Progress
 from sparklio_bi.quality.bench.stats import stats, timed
+from sparklio_bi.superset.rest import clone, csrf_headers, get, listing, post
 
 BROWSER_CONNECTIONS = 6  # what Chromium opens at most to one host over HTTP/1.1
 FILTER_ROW_LIMIT = 1000  # Superset's NATIVE_FILTER_DEFAULT_ROW_LIMIT

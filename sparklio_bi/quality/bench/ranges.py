@@ -11,10 +11,10 @@ from sparklio_bi.config import PROJECT_ROOT
 from sparklio_bi.postgres import database
 from sparklio_bi.quality import reference
 from sparklio_bi.quality.bench.charts import sql_timer
-from sparklio_bi.quality.bench.client import csrf_headers, listing, post
 from sparklio_bi.quality.bench.harness import Progress
 from sparklio_bi.quality.bench.stats import timed
 from sparklio_bi.superset.assets import RANGED_VIEWS, load_yaml
+from sparklio_bi.superset.rest import csrf_headers, listing, post
 
 # The ranges a person can pick on the charts (Superset's names, relative to now) and a few
 # custom ones whose ends fall at any second, drawn with a fixed seed (tests/test_time_ranges.py

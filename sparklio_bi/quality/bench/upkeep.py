@@ -8,10 +8,10 @@ import requests
 
 from sparklio_bi.postgres import database
 from sparklio_bi.quality import reference
-from sparklio_bi.quality.bench.client import get, listing
 from sparklio_bi.quality.bench.harness import Progress
 from sparklio_bi.quality.bench.ranges import insert_new_rows
 from sparklio_bi.quality.bench.stats import stats
+from sparklio_bi.superset.rest import get, listing
 from sparklio_bi.warehouse import rollups
 
 
