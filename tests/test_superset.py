@@ -20,6 +20,7 @@ import requests
 import yaml
 
 from sparklio_bi.postgres import database
+from sparklio_bi.quality.bench.harness import BootstrapEvents
 from sparklio_bi.quality.browser import open_browser as open_chromium
 from sparklio_bi.quality.browser import wait_for_charts
 from sparklio_bi.quality.reference import (
@@ -42,8 +43,18 @@ ASSETS = ROOT / "assets"
 
 def test_bootstrap_is_idempotent_and_quicker_the_second_time(bootstrapped, api):
     assert "created 'admin'" in bootstrapped["first"].stdout
-    assert "'admin' exists, unchanged" in bootstrapped["second"].stdout
-    assert "kept" in bootstrapped["second"].stdout  # demo data not reseeded
+    assert "==> 4/7 demo data" in bootstrapped["first"].stdout and "==> ready in " in bootstrapped["first"].stdout
+    events = [json.loads(line) for line in bootstrapped["second"].stdout.splitlines()]  # --progress json: only events
+    steps = {e["step"]: e for e in events if e["event"] == "step"}
+    assert sorted(steps) == list(range(1, 8)) and all(e["of"] == 7 for e in steps.values())
+    assert steps[4]["outcome"] == "kept"  # demo data not reseeded
+    assert {"event": "note", "step": 6, "text": "'admin' exists, unchanged"}.items() <= \
+        next(e for e in events if e["event"] == "note" and e["step"] == 6).items()
+    assert events[-1]["event"] == "ready" and [e["seconds"] for e in events] == sorted(e["seconds"] for e in events)
+    read = BootstrapEvents()  # what the benchmark makes of them
+    shown = [read.feed(line) for line in bootstrapped["second"].stdout.splitlines()]
+    assert sorted(read.steps) == list(range(1, 8)) and not read.seeded and read.seed_done is None
+    assert "  4/7 demo data: source tables have rows, kept (use --reseed to replace them)" in shown
     assert bootstrapped["second_seconds"] < bootstrapped["first_seconds"]
     assert len(api_list(api, "dashboard")) == 8
     assert len(api_list(api, "chart")) == 29

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import sys
-import time
 
 import click
 
@@ -20,9 +19,12 @@ from sparklio_bi.postgres import embedded_pg
               help="Create source tables and demo data when empty. Default: on with the embedded "
                    "server, off with DATABASE_URL (the application's data is never touched).")
 @click.option("--serve/--no-serve", default=True, show_default=True, help="Serve Superset at the end.")
+@click.option("--progress", "progress_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="How the steps are told on stdout: lines for a person, or one JSON "
+                                      "object a line for a program (the seeding bar stays on stderr).")
 @server_address
-def bootstrap(scale: float, seed_value: int, reseed: bool, demo: bool | None, serve: bool, host: str,
-              port: int) -> None:
+def bootstrap(scale: float, seed_value: int, reseed: bool, demo: bool | None, serve: bool, progress_format: str,
+              host: str, port: int) -> None:
     """Set everything up and serve: database, views, demo data, Superset, admin, dashboards.
 
     Example: sparklio-bi bootstrap --scale 20
@@ -33,12 +35,12 @@ def bootstrap(scale: float, seed_value: int, reseed: bool, demo: bool | None, se
     seeding.sizes(scale)  # rejects a bad --scale before anything is started or touched
     s = settings()
     steps.check_secrets()
-    started = time.monotonic()
+    progress = steps.Progress(click.echo if progress_format == "json" else step, json_lines=progress_format == "json")
     demo = s.embedded if demo is None else demo
     with embedded_pg.data_dir_lock(s, "bootstrap", wait=False):
-        url = steps.data_layer(s, step, lambda u: seed_with_progress(u, s, scale, seed_value), reseed, demo)
-        steps.superset_layer(s, step, url)
-    step(f"ready in {time.monotonic() - started:.0f}s")
+        url = steps.data_layer(s, progress, lambda u: seed_with_progress(u, s, scale, seed_value), reseed, demo)
+        steps.superset_layer(s, progress, url)
+    progress.ready()
     if serve:
         _serve(host, port, workers=2, collect_interval=60)
 

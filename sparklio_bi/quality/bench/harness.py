@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import signal
@@ -80,56 +81,72 @@ def _peak_rss_mib(pid: int) -> float | None:
     return None
 
 
+class BootstrapEvents:
+    """What `bootstrap --progress json` told, line by line: when each step started (seconds from
+    the first line read), whether it seeded, and when the seeded row counts arrived."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.steps: dict[int, float] = {}
+        self.seeded = False
+        self.seed_done: float | None = None
+
+    def feed(self, line: str) -> str | None:
+        """Take one line of stdout; returns what to show a person (None: not an event)."""
+        try:
+            event = json.loads(line)
+        except ValueError:
+            return None  # not an event: a library's own print
+        if event["event"] == "step":
+            self.steps[event["step"]] = time.perf_counter() - self.started
+            self.seeded = self.seeded or event["outcome"] == "seeding"
+            return f"  {event['step']}/{event['of']} {event['title']}" + (f": {event['detail']}" if event["detail"] else "")
+        if event["event"] == "note":
+            if "rows" in event and self.seed_done is None:  # the seeded row counts: seeding is over
+                self.seed_done = time.perf_counter() - self.started
+            return f"      {event['text']}"
+        return f"  ready in {event['seconds']:.0f}s" if event["event"] == "ready" else None
+
+
 def bootstrap(env: dict, data_dir: Path, scale: float, reseed: bool, progress: Progress) -> dict:
-    """`sparklio-bi bootstrap --scale N --no-serve` (with --reseed when asked or when the data
-    dir holds another scale), its output streamed to bootstrap.log; each step's start is
-    timestamped, so the migrate and seed steps are timed, and the process's peak RSS is read
-    when seeding ends."""
+    """`sparklio-bi bootstrap --scale N --no-serve --progress json` (with --reseed when asked or
+    when the data dir holds another scale), its output kept in bootstrap.log; each step's start
+    is timed from its event, so the migrate and seed steps are timed, and the process's peak RSS
+    is read when the seeded row counts arrive (seeding is over)."""
     marker = data_dir / "bench-scale"
     previous = marker.read_text().strip() if marker.exists() else None
     reseed = reseed or (previous is not None and float(previous) != scale)
-    args = ["bootstrap", "--scale", f"{scale:g}", "--no-serve", *(["--reseed"] if reseed else [])]
+    args = ["bootstrap", "--scale", f"{scale:g}", "--no-serve", "--progress", "json", *(["--reseed"] if reseed else [])]
     log_path = data_dir / "bootstrap.log"
     progress(f"sparklio-bi {' '.join(args)}  (output in {log_path})")
-    steps: dict[str, float] = {}
-    rss_after_seed, seeded, last_step = None, False, ""
-    seed_done = None
-    started = time.perf_counter()
+    events, rss_after_seed = BootstrapEvents(), None
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([*CLI, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, bufsize=1)
+        proc = subprocess.Popen([*CLI, *args], env=env, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1)
         try:
             for line in proc.stdout:
                 log.write(line)
-                text = line.strip()
-                if text.startswith("==> ") and "/7 " in text[:9]:
-                    number = text[4]
-                    steps[number] = time.perf_counter() - started
-                    if number == "4":
-                        seeded = text == "==> 4/7 demo data"  # else "...: kept" or "...: skipped"
-                    last_step = number
-                    progress(f"  {text[4:]}")
-                elif text.startswith("==>    ") or text.startswith("==> ready"):
-                    if last_step == "4" and seed_done is None:  # the seeded row counts: seeding is over
-                        seed_done = time.perf_counter() - started
-                        rss_after_seed = _peak_rss_mib(proc.pid)
-                    progress(f"  {text[4:]}")
+                shown = events.feed(line)
+                if events.seed_done is not None and rss_after_seed is None:
+                    rss_after_seed = _peak_rss_mib(proc.pid) or 0.0
+                if shown:
+                    progress(shown)
             proc.wait()
         except BaseException:
             proc.terminate()
             proc.wait(30)
             raise
-    seconds = time.perf_counter() - started
+    seconds = time.perf_counter() - events.started
     if proc.returncode != 0:
         raise BenchError(f"bootstrap failed (status {proc.returncode}); the end of {log_path}:\n{_tail(log_path)}")
     marker.write_text(f"{scale:g}\n")
+    steps, seeded = events.steps, events.seeded
     result = {"seconds": round(seconds, 2), "seeded": seeded, "reseed": reseed,
-              "migrate_seconds": round(steps["4"] - steps["3"], 3) if {"3", "4"} <= steps.keys() else None,
+              "migrate_seconds": round(steps[4] - steps[3], 3) if {3, 4} <= steps.keys() else None,
               "migrate_note": ("step 3/7: migrations before seeding, on empty tables" if seeded and previous is None
                                else "step 3/7 on existing data (at head: nothing to migrate)"),
-              "superset_seconds": round(seconds - steps["5"], 2) if "5" in steps else None}
-    if seeded and "4" in steps and seed_done is not None:
-        result.update(seed_seconds=round(seed_done - steps["4"], 2),
+              "superset_seconds": round(seconds - steps[5], 2) if 5 in steps else None}
+    if seeded and 4 in steps and events.seed_done is not None:
+        result.update(seed_seconds=round(events.seed_done - steps[4], 2),
                       seed_peak_rss_mib=round(rss_after_seed, 1) if rss_after_seed else None)
     return result
 
