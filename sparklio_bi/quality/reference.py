@@ -209,7 +209,7 @@ def chart_titles() -> dict[str, str]:
 assert len(CHARTS) == 29 and len({c.key for c in CHARTS}) == 29
 
 
-def normalise(value):
+def comparable(value):
     """Numbers as floats, midnight timestamps and dates as ISO dates, other timestamps as ISO."""
     from datetime import date, datetime
     from decimal import Decimal
@@ -224,7 +224,7 @@ def normalise(value):
 
 
 def rows(result) -> list[tuple]:
-    return [tuple(normalise(v) for v in row) for row in result]
+    return [tuple(comparable(v) for v in row) for row in result]
 
 
 def same(a, b) -> bool:
@@ -305,9 +305,9 @@ def in_metric_order(payload: dict, rows: list[tuple], chart_file: str) -> list[t
 
 def without_zero_filled_days(actual: list[tuple], expected: list[tuple]) -> list[tuple]:
     """Superset's line charts show days without rows as 0, where SQL has no row at all."""
-    present = {normalise(row[0]) for row in expected}
+    present = {comparable(row[0]) for row in expected}
     return [row for row in actual
-            if normalise(row[0]) in present or any(v not in (0, None) for v in row[1:])]
+            if comparable(row[0]) in present or any(v not in (0, None) for v in row[1:])]
 
 
 # Superset's end bound, as it writes it or as the SQL mutator makes it a literal (literal_time_bounds)
