@@ -1,6 +1,7 @@
 """`sparklio-bi bootstrap`, `serve` and `doctor`: running the bundle."""
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import click
@@ -35,9 +36,12 @@ def bootstrap(scale: float, seed_value: int, reseed: bool, demo: bool | None, se
     seeding.sizes(scale)  # rejects a bad --scale before anything is started or touched
     s = settings()
     steps.check_secrets()
-    progress = steps.Progress(click.echo if progress_format == "json" else step, json_lines=progress_format == "json")
+    as_json = progress_format == "json"
+    events = sys.stdout  # with --progress json, stdout holds the events alone: libraries' prints go to stderr
+    progress = steps.Progress((lambda line: click.echo(line, file=events)) if as_json else step, json_lines=as_json)
     demo = s.embedded if demo is None else demo
-    with embedded_pg.data_dir_lock(s, "bootstrap", wait=False):
+    with embedded_pg.data_dir_lock(s, "bootstrap", wait=False), \
+            contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
         url = steps.data_layer(s, progress, lambda u: seed_with_progress(u, s, scale, seed_value), reseed, demo)
         steps.superset_layer(s, progress, url)
     progress.ready()
