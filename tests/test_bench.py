@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from sparklio_bi.postgres import privileges
 from sparklio_bi.quality import bench
 from sparklio_bi.quality.reference import VOLATILE
 
 
+@pytest.mark.slow  # 20-55 s: `pytest -m 'not slow'` leaves it out of the inner loop
 def test_bench_measures_every_chart_and_dashboard(server, api, bootstrapped, settings, tmp_path):
     owner_url = bootstrapped["url"]
     reader_url = privileges.reader_url(owner_url, settings)
@@ -42,6 +45,7 @@ def test_bench_measures_every_chart_and_dashboard(server, api, bootstrapped, set
     assert any(line.startswith("8.4 ") for line in bench.summary_lines(results))
 
 
+@pytest.mark.slow  # 20-55 s: `pytest -m 'not slow'` leaves it out of the inner loop
 def test_bench_measures_every_ranged_chart_on_every_range_while_rows_arrive(server, api, bootstrapped, settings):
     owner_url = bootstrapped["url"]
     reader_url = privileges.reader_url(owner_url, settings)

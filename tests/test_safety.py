@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from sparklio_bi import config
@@ -150,6 +151,7 @@ def test_a_key_that_does_not_match_is_refused_before_anything_runs(bootstrapped)
     assert "does not decrypt the stored password of Sparklio Analytics" in done.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.slow  # 20-55 s: `pytest -m 'not slow'` leaves it out of the inner loop
 def test_recover_secret_key_re_injects_the_bundles_password(make_database):
     """A deployment whose SUPERSET_SECRET_KEY was lost: a new key, `recover-secret-key`, and the
     bundle works again (its database password encrypted with the new key)."""

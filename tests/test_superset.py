@@ -190,6 +190,7 @@ def assert_dashboard_renders(browser, api, dashboard: dict, screenshot_suffix: s
 
 # --- the bundle through Superset's own CLI, and the round trip --------------------------------
 
+@pytest.mark.slow  # 20-55 s: `pytest -m 'not slow'` leaves it out of the inner loop
 def test_zip_imports_with_superset_import_dashboards_on_a_fresh_superset(bootstrapped, make_database, tmp_path):
     bundle = tmp_path / "bundle.zip"
     zipped = cli("assets", "zip", "--with-password", "-o", str(bundle))  # this Superset has no database yet

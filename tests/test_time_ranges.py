@@ -12,6 +12,8 @@ import random
 import re
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from sparklio_bi.postgres import database
 from sparklio_bi.quality import bench
 from tests.conftest import chart_ids, dataset_ids
@@ -113,6 +115,7 @@ def between_problems(url: str, ranges, rng: random.Random | None = None, coarses
     return problems
 
 
+@pytest.mark.slow  # 20-55 s: `pytest -m 'not slow'` leaves it out of the inner loop
 def test_every_rollup_equals_its_raw_view_on_random_ranges(seeded_url):
     with database.connect(seeded_url) as conn, conn.cursor() as cur:
         cur.execute("select now()")
@@ -249,6 +252,7 @@ def post_chart_ranges(session, charts, ids, datasets, time_ranges_of):
         yield from ((name, chart, time_range, result) for time_range, result in zip(time_ranges, results))
 
 
+@pytest.mark.slow  # 20-55 s: `pytest -m 'not slow'` leaves it out of the inner loop
 def test_every_rollup_chart_equals_its_raw_rows_for_every_range(api, bootstrapped):
     url = bootstrapped["url"]
     charts = ranged_charts()
@@ -316,6 +320,7 @@ def _regrained(query: dict, grain: str) -> dict:
     return json.loads(re.sub(r'"(timeGrain|time_grain_sqla)": "[^"]*"', rf'"\1": "{grain}"', json.dumps(query)))
 
 
+@pytest.mark.slow  # 20-55 s: `pytest -m 'not slow'` leaves it out of the inner loop
 def test_series_by_the_hour_or_finer_and_filters_on_period_start_equal_the_raw_rows(api, bootstrapped):
     """A person may set a chart's time grain to an hour or 15 minutes, or add a filter on
     period_start beside the time range (a custom SQL WHERE, a comparison in a simple filter):
