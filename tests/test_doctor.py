@@ -27,7 +27,7 @@ def failing(lines: dict[str, str]) -> dict[str, str]:
 def test_a_healthy_install_is_all_ok(server):
     code, lines = doctor(server)
     assert failing(lines) == {} and code == 0, "\n".join(lines.values())
-    assert set(lines) == {"database", "migrations", "views", "reader", "secret", "superset", "assets", "collector",
+    assert set(lines) == {"database", "migrations", "views", "indexes", "reader", "secret", "superset", "assets", "collector",
                           "rollups", "rollup", "serve", "disk"}
 
 

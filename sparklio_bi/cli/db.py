@@ -7,7 +7,7 @@ import click
 
 from sparklio_bi.cli.base import main, settings
 from sparklio_bi.postgres import database, embedded_pg
-from sparklio_bi.warehouse import migrate
+from sparklio_bi.warehouse import indexes, migrate
 
 # --- database ------------------------------------------------------------------------------
 
@@ -73,6 +73,31 @@ def db_apply_source_ddl() -> None:
     s = settings()
     created = migrate.apply_source_ddl(database.analytics_url(s), s)
     click.echo("source tables created" if created else "source tables already present: unchanged")
+
+
+@db.command("indexes")
+@click.option("--create", is_flag=True, help="Build the missing ones, concurrently (the application keeps writing).")
+def db_indexes(create: bool) -> None:
+    """List the indexes on Sparklio's tables that the views and the rollup refresh rely on, one
+    line each (ok, missing or invalid, and what it serves); exit 1 when one is not there.
+
+    Example: sparklio-bi db indexes --create
+    """
+    s = settings()
+    url = database.analytics_url(s)
+    if create:
+        built = indexes.create_missing(url, s, lambda line: click.echo(f"==> {line}"))
+        click.echo(f"built {len(built)} index(es)" if built else "nothing to build")
+    survey = indexes.survey(url, s)
+    for found in survey:
+        where = f" where {found.index.where}" if found.index.where else ""
+        state = {"present": f"ok       ({found.existing})", "missing": "MISSING",
+                 "invalid": f"INVALID  ({found.existing})"}[found.state]
+        click.echo(f"{state:<40} {s.source_schema}.{found.index.table} ({', '.join(found.index.columns)}){where}: "
+                   f"{found.index.serves}")
+    if any(found.state != "present" for found in survey):
+        click.echo("missing or invalid: sparklio-bi db indexes --create", err=True)
+        sys.exit(1)
 
 
 @db.command("upgrade")

@@ -12,7 +12,7 @@ from sparklio_bi import config
 from sparklio_bi.ops import server
 from sparklio_bi.postgres import database, embedded_pg, privileges
 from sparklio_bi.superset import app, assets, secret_key
-from sparklio_bi.warehouse import migrate, rollups
+from sparklio_bi.warehouse import indexes, migrate, rollups
 
 MIN_FREE_BYTES = 1 * 2**30
 
@@ -74,6 +74,19 @@ def check_views(ctx: Context) -> Check:
     if drift:
         return Check("views", False, "; ".join(drift), "sparklio-bi db upgrade (recreates them from sql/views/)")
     return Check("views", True, f"{len(migrate.head_versions())} views equal their files")
+
+
+def check_indexes(ctx: Context) -> Check:
+    """The indexes on Sparklio's tables the views and the refresh rely on (on any database)."""
+    survey = indexes.survey(ctx.url(), ctx.settings)
+    wrong = [found for found in survey if found.state != "present"]
+    if wrong:
+        schema = ctx.settings.source_schema
+        detail = "; ".join(f"{f.index.table}{list(f.index.columns)}{' where ' + f.index.where if f.index.where else ''} "
+                           f"{'invalid (' + f.existing + ')' if f.state == 'invalid' else 'missing'}, for "
+                           f"{f.index.serves}: {f.index.statement(schema)}" for f in wrong)
+        return Check("indexes", False, detail, "sparklio-bi db indexes --create")
+    return Check("indexes", True, f"the {len(survey)} indexes the views and the refresh rely on are there")
 
 
 def check_reader(ctx: Context) -> Check:
@@ -201,12 +214,13 @@ def check_disk(ctx: Context) -> Check:
 
 
 CHECKS: dict[str, Callable[[Context], Check]] = {
-    "database": check_database, "migrations": check_migrations, "views": check_views, "reader": check_reader,
+    "database": check_database, "migrations": check_migrations, "views": check_views, "indexes": check_indexes,
+    "reader": check_reader,
     "secret-key": check_secret_key, "superset": check_superset, "assets": check_assets,
     "collector": check_collector, "rollups": check_rollups,
     "rollup-content": check_rollup_content, "serve": check_serve, "disk": check_disk,
 }
-NEED_DATABASE = {"migrations", "views", "reader", "collector", "rollups", "rollup-content", "assets"}
+NEED_DATABASE = {"migrations", "views", "indexes", "reader", "collector", "rollups", "rollup-content", "assets"}
 
 
 def run(settings: config.Settings, superset_url: str, collect_interval: float,
