@@ -29,7 +29,7 @@ def db_indexes(url: str, *args: str):
     return cli("db", "indexes", *args, check=False, env={**os.environ, "DATABASE_URL": url})
 
 
-def check(url: str) -> doctor.Check:
+def check(url: str) -> list[doctor.Check]:
     return doctor.check_indexes(doctor.Context(config.load({**os.environ, "DATABASE_URL": url}), "", 60))
 
 
@@ -40,7 +40,7 @@ def run(url: str, *statements: str) -> None:
 
 
 def test_every_index_is_found_by_what_it_indexes_and_a_missing_one_is_named_with_its_statement(source):
-    assert check(source).ok and db_indexes(source).returncode == 0
+    assert [c.ok for c in check(source)] == [True] and db_indexes(source).returncode == 0
     run(source, "alter index public.projects_user_id_idx rename to the_applications_own_name",
         "drop index public.agent_logs_failed_idx", "drop index public.agent_logs_created_at_idx")
     found = {f.index.name: f for f in indexes.survey(source, config.load())}
@@ -48,10 +48,11 @@ def test_every_index_is_found_by_what_it_indexes_and_a_missing_one_is_named_with
     assert found["projects_user_id_idx"].existing == "the_applications_own_name"
     assert {name for name, f in found.items() if f.state != "present"} == \
         {"agent_logs_failed_idx", "agent_logs_created_at_idx"}
-    result = check(source)
-    assert not result.ok and result.fix == "sparklio-bi db indexes --create"
-    assert "create index concurrently if not exists agent_logs_failed_idx on public.agent_logs (created_at) " \
-           "where status <> 'success'" in result.detail and "chart 8.3" in result.detail
+    lines = [c.line() for c in check(source)]
+    assert len(lines) == 2 and all(line.startswith("FAIL  indexes: ") for line in lines)
+    assert any("create index concurrently if not exists agent_logs_failed_idx on public.agent_logs (created_at) "
+               "where status <> 'success' (fix: sparklio-bi db indexes --create)" in line and "chart 8.3" in line
+               for line in lines)
     listed = db_indexes(source)
     assert listed.returncode == 1 and listed.stdout.count("MISSING") == 2
 
@@ -65,7 +66,7 @@ def test_create_builds_the_missing_ones_concurrently_and_replaces_a_failed_build
     created = db_indexes(source, "--create")
     assert created.returncode == 0, created.stderr
     assert "dropping the invalid index projects_created_at_idx" in created.stdout and "built 3 index(es)" in created.stdout
-    assert all(f.state == "present" for f in indexes.survey(source, config.load())) and check(source).ok
+    assert all(f.state == "present" for f in indexes.survey(source, config.load())) and check(source)[0].ok
     with database.connect(source) as conn, conn.cursor() as cur:
         cur.execute("set enable_seqscan = off")  # a small table: the planner would scan it whole
         cur.execute(f"explain {LATEST_FAILURES}")
@@ -83,3 +84,26 @@ def test_an_invalid_index_of_another_name_is_left_to_its_owner(source):
     with database.connect(source) as conn, conn.cursor() as cur:
         cur.execute("select count(*) from pg_class where relname = 'app_assets_idx'")
         assert cur.fetchone()[0] == 1
+
+
+def test_on_a_source_with_only_primary_keys_doctor_names_each_index_and_create_builds_them_all(source):
+    """The issue's case: Sparklio's own database without the demo's indexes."""
+    with database.connect(source) as conn, conn.cursor() as cur:
+        cur.execute("select indexrelid::regclass::text from pg_index x join pg_class t on t.oid = x.indrelid "
+                    "join pg_namespace n on n.oid = t.relnamespace where n.nspname = 'public' and not x.indisprimary "
+                    "and not exists (select from pg_constraint c where c.conindid = x.indexrelid)")
+        secondary = [row[0] for row in cur.fetchall()]
+    run(source, *(f"drop index {name}" for name in secondary))
+    env = {**os.environ, "DATABASE_URL": source}
+    done = cli("doctor", "--superset-url", "http://127.0.0.1:9", "--skip", "superset", "--skip", "assets", "--skip", "collector",
+               "--skip", "serve", "--skip", "secret-key", "--skip", "reader", "--skip", "rollups",
+               "--skip", "rollup-content", check=False, env=env)
+    failed = [line for line in done.stdout.splitlines() if line.startswith("FAIL  indexes: ")]
+    assert done.returncode == 1 and len(failed) == len(indexes.INDEXES) == 12
+    assert {"create index" + line.split(": create index", 1)[1].split(" (fix:")[0] for line in failed} == \
+        {index.statement("public") for index in indexes.INDEXES}
+    assert db_indexes(source, "--create").returncode == 0
+    done = cli("doctor", "--superset-url", "http://127.0.0.1:9", "--skip", "superset", "--skip", "assets",
+               "--skip", "collector", "--skip", "serve", "--skip", "secret-key", "--skip", "reader", "--skip", "rollups",
+               "--skip", "rollup-content", check=False, env=env)
+    assert "ok    indexes: the 12 indexes" in done.stdout and "FAIL" not in done.stdout, done.stdout

@@ -76,17 +76,17 @@ def check_views(ctx: Context) -> Check:
     return Check("views", True, f"{len(migrate.head_versions())} views equal their files")
 
 
-def check_indexes(ctx: Context) -> Check:
-    """The indexes on Sparklio's tables the views and the refresh rely on (on any database)."""
+def check_indexes(ctx: Context) -> list[Check]:
+    """The indexes on Sparklio's tables the views and the refresh rely on (on any database): one
+    FAIL line per index missing or invalid, with the statement that builds it and what it serves."""
     survey = indexes.survey(ctx.url(), ctx.settings)
-    wrong = [found for found in survey if found.state != "present"]
-    if wrong:
-        schema = ctx.settings.source_schema
-        detail = "; ".join(f"{f.index.table}{list(f.index.columns)}{' where ' + f.index.where if f.index.where else ''} "
-                           f"{'invalid (' + f.existing + ')' if f.state == 'invalid' else 'missing'}, for "
-                           f"{f.index.serves}: {f.index.statement(schema)}" for f in wrong)
-        return Check("indexes", False, detail, "sparklio-bi db indexes --create")
-    return Check("indexes", True, f"the {len(survey)} indexes the views and the refresh rely on are there")
+    schema = ctx.settings.source_schema
+    wrong = [Check("indexes", False, f"{schema}.{f.index.table} ({', '.join(f.index.columns)})"
+                   f"{' where ' + f.index.where if f.index.where else ''} "
+                   f"{'invalid (' + f.existing + ')' if f.state == 'invalid' else 'missing'}, for {f.index.serves}: "
+                   f"{f.index.statement(schema)}", "sparklio-bi db indexes --create")
+             for f in survey if f.state != "present"]
+    return wrong or [Check("indexes", True, f"the {len(survey)} indexes the views and the refresh rely on are there")]
 
 
 def check_reader(ctx: Context) -> Check:
@@ -213,7 +213,7 @@ def check_disk(ctx: Context) -> Check:
     return Check("disk", True, f"{free / 2**30:.0f} GiB free under {existing}")
 
 
-CHECKS: dict[str, Callable[[Context], Check]] = {
+CHECKS: dict[str, Callable[[Context], Check | list[Check]]] = {
     "database": check_database, "migrations": check_migrations, "views": check_views, "indexes": check_indexes,
     "reader": check_reader,
     "secret-key": check_secret_key, "superset": check_superset, "assets": check_assets,
@@ -237,7 +237,8 @@ def run(settings: config.Settings, superset_url: str, collect_interval: float,
             results.append(Check(name, False, f"not checked: {why}"))
             continue
         try:
-            results.append(check(ctx))
+            found = check(ctx)
+            results += found if isinstance(found, list) else [found]
         except (Exception, SystemExit) as exc:  # a check that cannot run is a finding, not a crash
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             results.append(Check(name, False, detail))
