@@ -221,6 +221,33 @@ def _check_version() -> None:
     _require(installed == TESTED_VERSION, "its version", f"{installed} is installed")
 
 
+def event_logger_base() -> type:
+    """Superset's base of an EVENT_LOGGER: its `log(user_id, action, dashboard_id, duration_ms,
+    slice_id, referrer, *args, records=[...])` is what every request calls. Importable while
+    superset_config.py loads (the models are not: they need the app)."""
+    from superset.utils.log import AbstractEventLogger
+
+    return AbstractEventLogger
+
+
+def log_table() -> Any:
+    """Superset's audit table (`logs`), once the app is initialised."""
+    from superset.models.core import Log
+
+    return Log.__table__
+
+
+def _check_event_logger() -> None:
+    import inspect
+
+    base, table = event_logger_base(), log_table()
+    wanted = ["self", "user_id", "action", "dashboard_id", "duration_ms", "slice_id", "referrer"]
+    _require(list(inspect.signature(base.log).parameters)[:7] == wanted, "AbstractEventLogger.log",
+             f"its parameters are {list(inspect.signature(base.log).parameters)}")
+    missing = {"action", "json", "dashboard_id", "slice_id", "duration_ms", "referrer", "user_id", "dttm"} - set(table.c.keys())
+    _require(not missing, "the logs table", f"{sorted(missing)} missing")
+
+
 def _check_models() -> None:
     for kind, model in models().items():
         _require(getattr(model, "__table__", None) is not None, f"the {kind} model", "it has no __table__")
@@ -314,6 +341,7 @@ ASSUMPTIONS: dict[str, Callable[[], None]] = {
     "export-commands": _check_export,
     "setup": _check_setup,
     "rls-commands": _check_rls_commands,
+    "event-logger": _check_event_logger,
     "login-blueprints": _check_login_blueprints,
     "disallowed-functions": _check_disallowed_functions,
     "postgres-binaries": _check_postgres_binaries,
