@@ -434,6 +434,21 @@ def users_view_differences(cur) -> list:
     return sorted(got ^ set(cur.fetchall()), key=str)[:4]
 
 
+def user_and_brand_ids(cur) -> tuple[list[int], list[int]]:
+    cur.execute("select id from public.users order by id")
+    users = [row[0] for row in cur.fetchall()]
+    cur.execute("select id from public.brands order by id")
+    return users, [row[0] for row in cur.fetchall()]
+
+
+def add_projects(cur, rng, brands: list[int], users: list[int], count: int) -> None:
+    """`count` projects of brands and users drawn by `rng`, created up to 60 days ago."""
+    for i in range(count):
+        cur.execute("insert into public.projects (brand_id, user_id, name, created_at) "
+                    "values (%s, %s, %s, now() - %s * interval '1 second')",
+                    (rng.choice(brands), rng.choice(users), f"new {i}", rng.randint(0, 86400 * 60)))
+
+
 def projects_read(cur, query: str = TOP_USERS, relation: str = "projects") -> int:
     """Rows `query` reads from public.projects, or `relation` (EXPLAIN ANALYZE, every node on it)."""
     cur.execute(f"explain (analyze, format json) {query}")
@@ -458,14 +473,8 @@ def test_projects_per_user_reads_the_counts_kept_by_the_refresh_and_new_projects
     with database.connect(rolled_url) as conn, conn.cursor() as cur:
         assert users_view_differences(cur) == []
         assert projects_read(cur) == 0, "chart 6.2 adds up every project on each query"
-        cur.execute("select id from public.users order by id")
-        users = [row[0] for row in cur.fetchall()]
-        cur.execute("select id from public.brands order by id")
-        brands = [row[0] for row in cur.fetchall()]
-        for i in range(30):  # new projects: live, no refresh needed
-            cur.execute("insert into public.projects (brand_id, user_id, name, created_at) "
-                        "values (%s, %s, %s, now() - %s * interval '1 second')",
-                        (rng.choice(brands), rng.choice(users[:5] + users), f"new {i}", rng.randint(0, 86400 * 60)))
+        users, brands = user_and_brand_ids(cur)
+        add_projects(cur, rng, brands, users[:5] + users, 30)  # new projects: live, no refresh needed
     with database.connect(rolled_url) as conn, conn.cursor() as cur:
         assert users_view_differences(cur) == []
         assert projects_read(cur) == 30
@@ -538,14 +547,8 @@ def test_daily_active_users_read_the_days_kept_by_the_refresh_and_new_projects_l
         past_days = cur.fetchone()[0]  # every day before today comes from the pairs kept, none from the projects
         assert projects_read(cur, DAILY_ACTIVE_USERS, "active_user_days_all_brands") == past_days > 0, \
             "chart 6.1 counts distinct users over every project"
-        cur.execute("select id from public.users order by id")
-        users = [row[0] for row in cur.fetchall()]
-        cur.execute("select id from public.brands order by id")
-        brands = [row[0] for row in cur.fetchall()]
-        for i in range(30):  # new projects: live, no refresh needed
-            cur.execute("insert into public.projects (brand_id, user_id, name, created_at) "
-                        "values (%s, %s, %s, now() - %s * interval '1 second')",
-                        (rng.choice(brands), rng.choice(users), f"new {i}", rng.randint(0, 86400 * 60)))
+        users, brands = user_and_brand_ids(cur)
+        add_projects(cur, rng, brands, users, 30)  # new projects: live, no refresh needed
     with database.connect(rolled_url) as conn, conn.cursor() as cur:
         assert active_users_differences(cur) == []
     with database.connect(rolled_url) as late, late.cursor() as late_cur:

@@ -90,11 +90,9 @@ def db_indexes(create: bool) -> None:
         click.echo(f"built {len(built)} index(es)" if built else "nothing to build")
     survey = indexes.survey(url, s)
     for found in survey:
-        where = f" where {found.index.where}" if found.index.where else ""
         state = {"present": f"ok       ({found.existing})", "missing": "MISSING",
                  "invalid": f"INVALID  ({found.existing})"}[found.state]
-        click.echo(f"{state:<40} {s.source_schema}.{found.index.table} ({', '.join(found.index.columns)}){where}: "
-                   f"{found.index.serves}")
+        click.echo(f"{state:<40} {found.index.described(s.source_schema)}: {found.index.serves}")
     if any(found.state != "present" for found in survey):
         click.echo("missing or invalid: sparklio-bi db indexes --create", err=True)
         sys.exit(1)

@@ -42,11 +42,10 @@ class Progress:
             self._write(f"    {text.strip()}")
 
     def ready(self) -> None:
-        seconds = time.monotonic() - self._started
         if self._json:
             self._event("ready")
         else:
-            self._write(f"ready in {seconds:.0f}s")
+            self._write(f"ready in {time.monotonic() - self._started:.0f}s")
 
     def _event(self, event: str, **data) -> None:
         self._write(json.dumps({"event": event, **data, "seconds": round(time.monotonic() - self._started, 3)}))

@@ -81,8 +81,7 @@ def check_indexes(ctx: Context) -> list[Check]:
     FAIL line per index missing or invalid, with the statement that builds it and what it serves."""
     survey = indexes.survey(ctx.url(), ctx.settings)
     schema = ctx.settings.source_schema
-    wrong = [Check("indexes", False, f"{schema}.{f.index.table} ({', '.join(f.index.columns)})"
-                   f"{' where ' + f.index.where if f.index.where else ''} "
+    wrong = [Check("indexes", False, f"{f.index.described(schema)} "
                    f"{'invalid (' + f.existing + ')' if f.state == 'invalid' else 'missing'}, for {f.index.serves}: "
                    f"{f.index.statement(schema)}", "sparklio-bi db indexes --create")
              for f in survey if f.state != "present"]

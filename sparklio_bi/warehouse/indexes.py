@@ -29,10 +29,12 @@ class Index:
     serves: str  # what is slow without it (measured at 10M agent_logs: issue 16)
     where: str = ""  # a partial index's predicate, as written
 
+    def described(self, schema: str) -> str:
+        """What it indexes: `public.agent_logs (created_at) where status <> 'success'`."""
+        return f"{schema}.{self.table} ({', '.join(self.columns)})" + (f" where {self.where}" if self.where else "")
+
     def statement(self, schema: str) -> str:
-        where = f" where {self.where}" if self.where else ""
-        return (f"create index concurrently if not exists {self.name} on {schema}.{self.table} "
-                f"({', '.join(self.columns)}){where}")
+        return f"create index concurrently if not exists {self.name} on {self.described(schema)}"
 
 
 INDEXES = (

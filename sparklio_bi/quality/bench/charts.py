@@ -45,12 +45,9 @@ def _compare(base: str, session: requests.Session, owner_url: str, chart, chart_
     million rows a window's edge moves by a row a second). The chart and its reference are read
     up to three times, until they agree: the server's own statistics (5.2-5.4) move whenever the
     collector or the refresher runs between the two readings; a real difference stays."""
-    if chart.key in reference.VOLATILE:
+    if chart.key in reference.NOT_COMPARED:
         payload = get(session, f"{base}/api/v1/chart/{chart_id}/data/?force=true").json()
-        return "volatile" if reference.chart_rows(payload) else "the API returned no rows"
-    if chart.key in reference.SELF_OBSERVING:
-        payload = get(session, f"{base}/api/v1/chart/{chart_id}/data/?force=true").json()
-        return "self-observing" if reference.chart_rows(payload) else "the API returned no rows"
+        return reference.NOT_COMPARED[chart.key] if reference.chart_rows(payload) else "the API returned no rows"
     found: bool | str = "differs"
     for _ in range(3):
         payload = get(session, f"{base}/api/v1/chart/{chart_id}/data/?force=true").json()
@@ -97,7 +94,7 @@ def measure_charts(base: str, session: requests.Session, owner_url: str, reader_
         out.append(entry)
         progress(f"chart {number:>2}/29 {chart.key} {titles[chart.key][:38]:<38} ref {reference_ms['p50']:>7.1f}"
                  f"  sql {query_ms['p50']:>6.1f}  api {forced_ms['p50']:>6.1f}  cached {cached_ms['p50']:>6.1f} ms"
-                 f"  {'equal' if equal is True else equal if equal in ('volatile', 'self-observing') else 'DIFFERS'}")
+                 f"  {'equal' if equal is True else equal if equal in reference.NOT_COMPARED.values() else 'DIFFERS'}")
     return out
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from sparklio_bi.quality.bench.dashboards import BROWSER_CONNECTIONS
+from sparklio_bi.quality.reference import NOT_COMPARED
 
 TARGETS = {  # name -> (description, limit)
     "query_p95": ("every chart's generated SQL (b), p95 <= 50 ms", 50.0),
@@ -56,7 +57,7 @@ def summary_lines(results: dict) -> list[str]:
     lines = [f"{'chart':<5} {'title':<34} {'ref p50':>9} {'sql p50':>8} {'sql p95':>8} {'api p50':>8} "
              f"{'api p95':>8} {'cached':>7}  equal"]
     for c in results["charts"]:
-        equal = "yes" if c["equal"] is True else c["equal"] if c["equal"] in ("volatile", "self-observing") else "NO"
+        equal = "yes" if c["equal"] is True else c["equal"] if c["equal"] in NOT_COMPARED.values() else "NO"
         lines.append(f"{c['key']:<5} {c['title'][:34]:<34} {_ms(c['reference_ms']):>9} {_ms(c['query_ms']):>8} "
                      f"{_ms(c['query_ms'], 'p95'):>8} {_ms(c['api_forced_ms']):>8} "
                      f"{_ms(c['api_forced_ms'], 'p95'):>8} {_ms(c['api_cached_ms']):>7}  {equal}")
@@ -120,7 +121,7 @@ def markdown(results: dict) -> str:
             "| chart | title | (a) ref p50 | (b) SQL p50 | (b) p95 | (c) API p50 | (c) p95 | (d) cached p50 | equal |",
             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for c in results["charts"]:
-        equal = "yes" if c["equal"] is True else c["equal"] if c["equal"] in ("volatile", "self-observing") else "**no**"
+        equal = "yes" if c["equal"] is True else c["equal"] if c["equal"] in NOT_COMPARED.values() else "**no**"
         out.append(f"| {c['key']} | {c['title']} | {_ms(c['reference_ms'])} | {_ms(c['query_ms'])} | "
                    f"{_ms(c['query_ms'], 'p95')} | {_ms(c['api_forced_ms'])} | {_ms(c['api_forced_ms'], 'p95')} | "
                    f"{_ms(c['api_cached_ms'])} | {equal} |")
