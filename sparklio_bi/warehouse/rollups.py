@@ -99,8 +99,7 @@ def refresh(conn, settings: config.Settings, full: bool = False,
         done = [_refresh_one(cur, settings, rollup, full, now, today, snapshot_xmin, drift.get(rollup.name, []))
                 for rollup in ROLLUPS]
         done.append(user_rollups.refresh_user_projects(cur, settings, now, snapshot_xmin))
-        done.append(user_rollups.refresh_active_users(cur, settings, now, snapshot_xmin,
-                                                      whole=full or bool(verify_days)))
+        done.append(user_rollups.refresh_active_users(cur, settings, now, snapshot_xmin))
         agents = done[0]  # the Agent and Model filters' options: pairs of the hours recomputed
         cur.execute(f"""
             insert into {a}.agent_model_pairs (agent_name, model)
