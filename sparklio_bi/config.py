@@ -7,7 +7,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
 from sparklio_bi import datadir
-from sparklio_bi.errors import BundleError
+from sparklio_bi.errors import ExpectedError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SUPERSET_DATABASE = "superset"  # Superset's metadata database on the embedded server (or beside the analytics one)
@@ -15,7 +15,7 @@ IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 DURATION = re.compile(r"^\d+(ms|s|min|h)?$")  # as PostgreSQL reads statement_timeout
 
 
-class ConfigError(BundleError, ValueError):
+class ConfigError(ExpectedError, ValueError):
     """A setting from the environment is invalid."""
 
 

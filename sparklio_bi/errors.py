@@ -2,5 +2,5 @@
 stderr and exit status 1; anything else is a bug and keeps its traceback."""
 
 
-class BundleError(Exception):
+class ExpectedError(Exception):
     """An expected failure whose message tells the user what to do."""

@@ -196,7 +196,7 @@ def test_zip_has_one_top_folder_and_the_uri(tmp_path):
     import zipfile
 
     uri = "postgresql+psycopg2://reader:s3cret@db.example:5432/sparklio"
-    path = assets.zip_bundle(assets.ASSETS_DIR, tmp_path / "bundle.zip", uri)
+    path = assets.zip_bundle(assets.ASSETS_DIR, tmp_path / "bundle.zip", "analytics", uri)
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
         assert {name.split("/")[0] for name in names} == {assets.ZIP_ROOT}
@@ -209,8 +209,14 @@ def test_zip_has_one_top_folder_and_the_uri(tmp_path):
 def test_zip_puts_the_configured_analytics_schema_on_every_dataset(tmp_path, monkeypatch):
     import zipfile
 
-    monkeypatch.setenv("ANALYTICS_SCHEMA", "reporting")
-    path = assets.zip_bundle(assets.ASSETS_DIR, tmp_path / "bundle.zip", "postgresql://u:p@h/db")
+    from click.testing import CliRunner
+
+    from sparklio_bi.cli import main
+
+    monkeypatch.setenv("ANALYTICS_SCHEMA", "reporting")  # read by the CLI, passed down to the zip
+    path = tmp_path / "bundle.zip"
+    result = CliRunner().invoke(main, ["assets", "zip", "-o", str(path)])
+    assert result.exit_code == 0, result.output
     with zipfile.ZipFile(path) as archive:
         schemas = {yaml.safe_load(archive.read(name))["schema"]
                    for name in archive.namelist() if "/datasets/" in name}
@@ -222,12 +228,12 @@ def test_zip_puts_the_configured_analytics_schema_on_every_dataset(tmp_path, mon
 def test_zip_without_a_uri_carries_no_secret_and_with_one_is_private(tmp_path):
     import zipfile
 
-    plain = assets.zip_bundle(assets.ASSETS_DIR, tmp_path / "plain.zip")
+    plain = assets.zip_bundle(assets.ASSETS_DIR, tmp_path / "plain.zip", "analytics")
     with zipfile.ZipFile(plain) as archive:
         text = "".join(archive.read(name).decode() for name in archive.namelist())
     assert assets.PLACEHOLDER_URI in text
     assert "sparklio_reader:XXXXXXXXXX@" in assets.PLACEHOLDER_URI  # Superset's own mask, the reader role
-    secret = assets.zip_bundle(assets.ASSETS_DIR, tmp_path / "secret.zip", "postgresql://u:s3cret@h/db")
+    secret = assets.zip_bundle(assets.ASSETS_DIR, tmp_path / "secret.zip", "analytics", "postgresql://u:s3cret@h/db")
     assert secret.stat().st_mode & 0o777 == 0o600
 
 

@@ -166,7 +166,7 @@ def test_released_sql_is_locked(tmp_path, monkeypatch):
     shutil.copytree(views.SQL_DIR, copy)
     monkeypatch.setattr(views, "SQL_DIR", copy)
     monkeypatch.setattr(views, "VIEWS_DIR", copy / "views")
-    monkeypatch.setattr(views, "BUNDLE_DIR", copy / "bundle")
+    monkeypatch.setattr(views, "OWNED_DIR", copy / "owned")
     monkeypatch.setattr(views, "RELEASED", copy / "RELEASED.sha256")
     edited = copy / "views" / "workflows__v1.sql"
     edited.write_text(edited.read_text() + "\n-- a quiet fix\n")

@@ -76,7 +76,7 @@ def test_a_port_held_by_an_orphaned_gunicorn_is_named(bootstrapped, settings):
 
     port = free_port()
     orphan = subprocess.Popen(server.server_command("127.0.0.1", port, 1, settings.data_dir),
-                              env=app.environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              env=app.environment(settings), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: embedded_pg.port_taken(port), 30, "gunicorn bound its port")
         done = run_cli("serve", "--port", str(port), "--collect-interval", "0")

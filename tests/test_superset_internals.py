@@ -19,9 +19,9 @@ DATASETS = "datasets/Sparklio_Analytics"
 
 
 @pytest.fixture(scope="module")
-def app(bootstrapped):
+def app(bootstrapped, settings):
     """Superset in this process, on the test session's metadata database (as the CLI runs it)."""
-    with superset_app.app_context() as flask_app:
+    with superset_app.app_context(settings) as flask_app:
         yield flask_app
 
 
@@ -125,7 +125,7 @@ def test_a_bundle_superset_refuses_after_validate_passed_changes_nothing(app, bo
     before = fingerprint(bootstrapped["url"])
     try:
         with pytest.raises(assets.AssetsError, match=f"^import failed, nothing changed: {error}: "):
-            assets.import_bundle(bundle, privileges.reader_url(bootstrapped["url"], settings), settings.admin_username)
+            assets.import_bundle(bundle, privileges.reader_url(bootstrapped["url"], settings), settings)
         assert fingerprint(bootstrapped["url"]) == before
     finally:
         if fingerprint(bootstrapped["url"]) != before:

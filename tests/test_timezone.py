@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.engine import make_url
 
+from sparklio_bi import config
 from sparklio_bi.postgres import database, privileges
 from sparklio_bi.superset import app
 from sparklio_bi.warehouse import migrate, rollup_zone, rollups
@@ -73,7 +74,7 @@ def superset_since() -> datetime:
     begins WINDOW."""
     code = (f"from superset.utils.date_parser import get_since_until; "
             f"print(get_since_until({WINDOW!r})[0].isoformat())")
-    done = subprocess.run([sys.executable, "-c", code], env=app.environment(), capture_output=True,
+    done = subprocess.run([sys.executable, "-c", code], env=app.environment(config.load()), capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return datetime.fromisoformat(done.stdout.strip().splitlines()[-1])

@@ -7,7 +7,7 @@ Create Date: 2026-11-21
 from alembic import op
 
 from sparklio_bi import config
-from sparklio_bi.warehouse.migration_ops import create_view, drop_data_allowed, drop_view, run_bundle_sql
+from sparklio_bi.warehouse.migration_ops import create_view, drop_data_allowed, drop_view, run_owned_sql
 
 revision = "0003"
 down_revision = "0002"
@@ -21,7 +21,7 @@ def upgrade() -> None:
     # slow_queries reads pg_stat_statements; the embedded server preloads it. Elsewhere the
     # extension needs shared_preload_libraries and a role allowed to create it.
     op.execute("create extension if not exists pg_stat_statements")
-    run_bundle_sql("system_samples__v1")
+    run_owned_sql("system_samples__v1")
     for view in VIEWS:
         create_view(view, 1)
 

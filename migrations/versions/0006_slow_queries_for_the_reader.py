@@ -9,7 +9,7 @@ from alembic import op
 
 from sparklio_bi import config
 from sparklio_bi.postgres.privileges import grant_execute
-from sparklio_bi.warehouse.migration_ops import replace_view, run_bundle_sql
+from sparklio_bi.warehouse.migration_ops import replace_view, run_owned_sql
 
 revision = "0006"
 down_revision = "0005"
@@ -18,7 +18,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    run_bundle_sql("statement_stats__v1")
+    run_owned_sql("statement_stats__v1")
     grant_execute("statement_stats()")
     replace_view("slow_queries", 2)
 

@@ -16,7 +16,7 @@ from alembic import op
 
 from sparklio_bi import config
 from sparklio_bi.postgres.privileges import grant_execute
-from sparklio_bi.warehouse.migration_ops import create_view, drop_view, replace_view, run_bundle_sql
+from sparklio_bi.warehouse.migration_ops import create_view, drop_view, replace_view, run_owned_sql
 
 revision = "0007"
 down_revision = "0006"
@@ -34,8 +34,8 @@ TABLES = tuple(f"{name}_rollup" for name, _ in ROLLUPS) + ("agent_model_pairs", 
 def upgrade() -> None:
     replace_view("agent_logs", 3)
     replace_view("errors", 2)
-    run_bundle_sql("rollups__v1")
-    run_bundle_sql("rollup_buckets__v1")
+    run_owned_sql("rollups__v1")
+    run_owned_sql("rollup_buckets__v1")
     for function in BUCKETS:
         grant_execute(function)  # the stats views call them as the reader, for the live rows
     for view in STATS + ("brand_names", "agent_models"):

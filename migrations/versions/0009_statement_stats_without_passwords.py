@@ -10,7 +10,7 @@ from alembic import op
 
 from sparklio_bi import config
 from sparklio_bi.postgres.privileges import grant_execute
-from sparklio_bi.warehouse.migration_ops import create_view, drop_view, run_bundle_sql
+from sparklio_bi.warehouse.migration_ops import create_view, drop_view, run_owned_sql
 
 revision = "0009"
 down_revision = "0008"
@@ -19,7 +19,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    run_bundle_sql("statement_stats__v2")  # create or replace: slow_queries keeps reading it
+    run_owned_sql("statement_stats__v2")  # create or replace: slow_queries keeps reading it
 
 
 def downgrade() -> None:
@@ -27,6 +27,6 @@ def downgrade() -> None:
     drop_view("slow_queries")  # it reads the function; v1's file creates it anew
     op.execute(f"drop function {analytics}.statement_stats()")
     op.execute(f"drop function {analytics}.carries_password(text)")
-    run_bundle_sql("statement_stats__v1")
+    run_owned_sql("statement_stats__v1")
     grant_execute("statement_stats()")
     create_view("slow_queries", 2)

@@ -10,7 +10,7 @@ from alembic import op
 
 from sparklio_bi import config
 from sparklio_bi.postgres.privileges import grant_execute
-from sparklio_bi.warehouse.migration_ops import run_bundle_sql
+from sparklio_bi.warehouse.migration_ops import run_owned_sql
 
 revision = "0011"
 down_revision = "0010"
@@ -19,7 +19,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    run_bundle_sql("result_guard__v1")
+    run_owned_sql("result_guard__v1")
     grant_execute("refuse_large_result(bigint)")
 
 

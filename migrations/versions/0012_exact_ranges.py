@@ -1,6 +1,6 @@
 """Exact numbers for every time range: an hours table beside each rollup (<name>_hours, every
 hour before the watermark), <name>_rollup keeping only whole days, and the functions
-<name>_stats_between(since, until) the charts read (sql/bundle/rollup_buckets__v2.sql); the
+<name>_stats_between(since, until) the charts read (sql/owned/rollup_buckets__v2.sql); the
 *_stats views v2 and workflow_daily v4 are those functions over no range.
 
 The hours are built from the raw views once (about as long as 0007's first build).
@@ -13,7 +13,7 @@ from alembic import op
 
 from sparklio_bi import config
 from sparklio_bi.postgres.privileges import grant_execute, grant_select, revoke_select
-from sparklio_bi.warehouse.migration_ops import create_view, drop_view, run_bundle_sql
+from sparklio_bi.warehouse.migration_ops import create_view, drop_view, run_owned_sql
 
 revision = "0012"
 down_revision = "0011"
@@ -35,8 +35,8 @@ def upgrade() -> None:
     _drop_views()
     for function in V1_FUNCTIONS:
         op.execute(f"drop function {a}.{function}")
-    run_bundle_sql("rollup_hours__v1")
-    run_bundle_sql("rollup_buckets__v2")
+    run_owned_sql("rollup_hours__v1")
+    run_owned_sql("rollup_buckets__v2")
     for function in V2_FUNCTIONS:
         grant_execute(function)  # the charts call them as the reader
     for name in NAMES:
@@ -73,7 +73,7 @@ def downgrade() -> None:
         op.execute(f"drop table {a}.{name}_hours")
         revoke_select(f"{name}_rollup")
     revoke_select("rollup_state")
-    run_bundle_sql("rollup_buckets__v1")
+    run_owned_sql("rollup_buckets__v1")
     for function in V1_FUNCTIONS:
         grant_execute(function)
     for name in NAMES:

@@ -1,4 +1,4 @@
-"""Fewer rows read per range (sql/bundle/rollup_buckets__v3.sql, rollup_months__v1.sql):
+"""Fewer rows read per range (sql/owned/rollup_buckets__v3.sql, rollup_months__v1.sql):
 <name>_stats_between takes an end off a whole hour's (or day's) row when that reads fewer raw rows
 than adding up to the next whole hour; the raw pieces are planned with random_page_cost 1.1; and
 with whole_months => true (the charts that show totals, not a series by day) whole months come
@@ -16,7 +16,7 @@ from alembic import op
 
 from sparklio_bi import config
 from sparklio_bi.postgres.privileges import grant_execute, grant_select
-from sparklio_bi.warehouse.migration_ops import create_view, drop_view, run_bundle_sql
+from sparklio_bi.warehouse.migration_ops import create_view, drop_view, run_owned_sql
 
 revision = "0013"
 down_revision = "0012"
@@ -40,8 +40,8 @@ def upgrade() -> None:
     settings = config.for_migration()
     a, zone = settings.analytics_schema, settings.timezone
     _drop(V2_FUNCTIONS)
-    run_bundle_sql("rollup_months__v1")
-    run_bundle_sql("rollup_buckets__v3")
+    run_owned_sql("rollup_months__v1")
+    run_owned_sql("rollup_buckets__v3")
     for function in V3_FUNCTIONS:
         grant_execute(function)  # the charts call them as the reader
     for name in NAMES:
@@ -59,7 +59,7 @@ def downgrade() -> None:
     _drop(V3_FUNCTIONS)
     for name in NAMES:
         op.execute(f"drop table {a}.{name}_months")
-    run_bundle_sql("rollup_buckets__v2")
+    run_owned_sql("rollup_buckets__v2")
     for function in V2_FUNCTIONS:
         grant_execute(function)
     _create_views()

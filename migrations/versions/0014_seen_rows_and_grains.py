@@ -1,5 +1,5 @@
 """Never take off a whole row what it does not hold; rows as fine as the chart's grain
-(sql/bundle/rollup_buckets__v4.sql).
+(sql/owned/rollup_buckets__v4.sql).
 
 - rollup_state.snapshot: what the last refresh saw (pg_current_snapshot of its transaction).
   rollup_span takes an end off a whole hour's (day's, month's) row only when every source row of
@@ -19,7 +19,7 @@ from alembic import op
 
 from sparklio_bi import config
 from sparklio_bi.postgres.privileges import grant_execute
-from sparklio_bi.warehouse.migration_ops import create_view, drop_view, run_bundle_sql
+from sparklio_bi.warehouse.migration_ops import create_view, drop_view, run_owned_sql
 
 revision = "0014"
 down_revision = "0013"
@@ -38,7 +38,7 @@ def upgrade() -> None:
     a = config.for_migration().analytics_schema
     op.execute(f"alter table {a}.rollup_state add column snapshot pg_snapshot")  # null until the next refresh
     _drop(V3_ONLY)
-    run_bundle_sql("rollup_buckets__v4")
+    run_owned_sql("rollup_buckets__v4")
     for function in V4_ONLY:
         grant_execute(function)  # rows_unseen runs as the owner: the reader may not read the source tables
     _create_views()
@@ -47,7 +47,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     a = config.for_migration().analytics_schema
     _drop(V4_ONLY)
-    run_bundle_sql("rollup_buckets__v3")
+    run_owned_sql("rollup_buckets__v3")
     for function in V3_ONLY:
         grant_execute(function)
     op.execute(f"alter table {a}.rollup_state drop column snapshot")

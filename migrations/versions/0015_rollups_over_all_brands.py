@@ -1,4 +1,4 @@
-"""The rollups with brand columns added up over every brand (sql/bundle/rollup_all_brands__v1.sql,
+"""The rollups with brand columns added up over every brand (sql/owned/rollup_all_brands__v1.sql,
 rollup_all_brands_buckets__v1.sql): <name>_hours_all_brands, <name>_rollup_all_brands and
 <name>_months_all_brands for agent, error, workflow and asset, and the functions the charts call
 instead of <name>_stats_between and workflow_daily_between when their query names no brand
@@ -15,7 +15,7 @@ from alembic import op
 
 from sparklio_bi import config
 from sparklio_bi.postgres.privileges import grant_execute, grant_select
-from sparklio_bi.warehouse.migration_ops import run_bundle_sql
+from sparklio_bi.warehouse.migration_ops import run_owned_sql
 
 revision = "0015"
 down_revision = "0014"
@@ -37,8 +37,8 @@ FUNCTIONS = tuple(f"{name}_buckets_all_brands(text, timestamptz, timestamptz)" f
 
 def upgrade() -> None:
     a = config.for_migration().analytics_schema
-    run_bundle_sql("rollup_all_brands__v1")
-    run_bundle_sql("rollup_all_brands_buckets__v1")
+    run_owned_sql("rollup_all_brands__v1")
+    run_owned_sql("rollup_all_brands_buckets__v1")
     for function in FUNCTIONS:
         grant_execute(function)  # the charts call them as the reader
     for name, dims, sums in ROLLUPS:

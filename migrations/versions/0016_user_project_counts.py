@@ -1,4 +1,4 @@
-"""users v3: the project counts per user kept by the rollup refresh (sql/bundle/
+"""users v3: the project counts per user kept by the rollup refresh (sql/owned/
 user_project_counts__v1.sql) plus the projects above the highest id it saw, read live, instead of a
 GROUP BY over every project on each query (chart 6.2, projects per user).
 
@@ -13,7 +13,7 @@ Create Date: 2026-12-05
 from alembic import op
 
 from sparklio_bi import config
-from sparklio_bi.warehouse.migration_ops import replace_view, run_bundle_sql
+from sparklio_bi.warehouse.migration_ops import replace_view, run_owned_sql
 
 revision = "0016"
 down_revision = "0015"
@@ -24,7 +24,7 @@ depends_on = None
 def upgrade() -> None:
     settings = config.for_migration()
     a, s = settings.analytics_schema, settings.source_schema
-    run_bundle_sql("user_project_counts__v1")
+    run_owned_sql("user_project_counts__v1")
     op.execute(f"""
         with seen as (select id, user_id, created_at from {s}.projects),  -- one snapshot for both
         counted as (insert into {a}.user_project_counts

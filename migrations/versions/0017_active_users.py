@@ -1,7 +1,7 @@
 """active_users v1: chart 6.1 (daily active users) reads the distinct (day, brand, user) of the
-projects that the rollup refresh keeps (sql/bundle/active_user_days__v1.sql), through
+projects that the rollup refresh keeps (sql/owned/active_user_days__v1.sql), through
 active_users_between(since, until) and its twin over every brand
-(sql/bundle/active_users_buckets__v1.sql), instead of counting distinct users over every project
+(sql/owned/active_users_buckets__v1.sql), instead of counting distinct users over every project
 on each query.
 
 Built here from the projects in one snapshot, with rollup_state's row 'active_users' holding the
@@ -15,7 +15,7 @@ from alembic import op
 
 from sparklio_bi import config
 from sparklio_bi.postgres.privileges import grant_execute, grant_select
-from sparklio_bi.warehouse.migration_ops import create_view, drop_view, run_bundle_sql
+from sparklio_bi.warehouse.migration_ops import create_view, drop_view, run_owned_sql
 
 revision = "0017"
 down_revision = "0016"
@@ -32,8 +32,8 @@ FUNCTIONS = ("projects_after(bigint)",
 def upgrade() -> None:
     settings = config.for_migration()
     a, s = settings.analytics_schema, settings.source_schema
-    run_bundle_sql("active_user_days__v1")
-    run_bundle_sql("active_users_buckets__v1")
+    run_owned_sql("active_user_days__v1")
+    run_owned_sql("active_users_buckets__v1")
     for table in TABLES:
         grant_select(table)  # read by the functions, which run as their caller
     for function in FUNCTIONS:

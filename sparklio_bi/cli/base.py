@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from sparklio_bi import config
-from sparklio_bi.errors import BundleError
+from sparklio_bi.errors import ExpectedError
 
-EXPECTED = (BundleError,)  # every expected failure of every layer derives from it (errors.py)
+EXPECTED = (ExpectedError,)  # every expected failure of every layer derives from it (errors.py)
 
 
 class Cli(click.Group):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from sparklio_bi.cli.base import main
+from sparklio_bi.cli.base import main, settings
 
 
 @main.command()
@@ -46,7 +46,8 @@ def bench(scale: float, runs: int, output: Path | None, data_dir: Path | None, s
 
     try:
         results = benchmark.run(scale, runs, output or benchmark.DEFAULT_OUTPUT, data_dir or benchmark.DEFAULT_DIR,
-                                skip_browser, keep, reseed, port, progress, benchmark.command_line())
+                                skip_browser, keep, reseed, port, progress, benchmark.command_line(),
+                                settings().data_dir)
     except benchmark.BenchError as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:

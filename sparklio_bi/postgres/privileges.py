@@ -18,7 +18,7 @@ from psycopg2 import sql
 from sqlalchemy.engine import make_url
 
 from sparklio_bi import config, datadir
-from sparklio_bi.errors import BundleError
+from sparklio_bi.errors import ExpectedError
 from sparklio_bi.postgres import database
 
 IDLE_IN_TRANSACTION_TIMEOUT = "60s"
@@ -29,7 +29,7 @@ EMBEDDED_REVOKED_FUNCTIONS = ("set_config(text, text, boolean)", "lo_create(oid)
                               "lo_from_bytea(oid, bytea)")
 
 
-class PrivilegeError(BundleError):
+class PrivilegeError(ExpectedError):
     """The reader role is missing, or the bundle may not set it up (the message says what a
     DBA must run)."""
 

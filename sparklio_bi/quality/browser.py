@@ -7,7 +7,7 @@ import shutil
 import time
 from pathlib import Path
 
-from sparklio_bi.errors import BundleError
+from sparklio_bi.errors import ExpectedError
 
 CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -17,7 +17,7 @@ LOADING = '[data-test="loading-indicator"], .loading'
 DRAWN = "canvas, svg, table, .header-line, .big_number, [role='alert']"
 
 
-class BrowserError(BundleError):
+class BrowserError(ExpectedError):
     """Chromium or its driver is missing."""
 
 

@@ -17,12 +17,12 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sparklio_bi.errors import BundleError
+from sparklio_bi.errors import ExpectedError
 
 TESTED_VERSION = "6.1.0"
 
 
-class SupersetChanged(BundleError):
+class SupersetChanged(ExpectedError):
     """An assumption about Superset's internals no longer holds (after an upgrade)."""
 
     def __init__(self, what: str, detail: str):
@@ -30,7 +30,7 @@ class SupersetChanged(BundleError):
                          f"{TESTED_VERSION}; see sparklio_bi/superset/internals.py)")
 
 
-class SupersetRefused(BundleError):
+class SupersetRefused(ExpectedError):
     """Superset's import command refused the bundle; the message is Superset's, on one line."""
 
 
@@ -366,5 +366,5 @@ def require_unchanged() -> None:
     """Raise (one line per broken assumption) unless every assumption holds."""
     problems = check()
     if problems:
-        raise BundleError(f"{len(problems)} of the bundle's assumptions about Superset no longer hold; "
+        raise ExpectedError(f"{len(problems)} of the bundle's assumptions about Superset no longer hold; "
                           "Superset's metadata was not touched:\n" + "\n".join(problems))

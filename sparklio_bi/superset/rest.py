@@ -8,10 +8,10 @@ import re
 
 import requests
 
-from sparklio_bi.errors import BundleError
+from sparklio_bi.errors import ExpectedError
 
 
-class RestError(BundleError):
+class RestError(ExpectedError):
     """Superset answered an API call with an error, or a login failed."""
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 
 from sparklio_bi import config
-from sparklio_bi.errors import BundleError
+from sparklio_bi.errors import ExpectedError
 from sparklio_bi.postgres import database
 from sparklio_bi.superset import internals
 from sparklio_bi.superset.assets import DATABASE_NAME
@@ -70,7 +70,7 @@ def new_user_problem(username: str, password: str, email: str | None) -> str | N
         (email_problem(email) if email is not None else None)
 
 
-class RolesError(BundleError):
+class RolesError(ExpectedError):
     """A user, brand or role named on the command line does not exist."""
 
 
@@ -86,7 +86,7 @@ def check_brands(url: str, settings: config.Settings, brands: tuple[int, ...]) -
         raise RolesError(f"no brand with id {', '.join(map(str, missing))} in {settings.analytics_schema}.brands")
 
 
-def bundle_datasets() -> list:
+def analytics_datasets() -> list:
     """The datasets on the bundle's database."""
     models = internals.models()
     datasets, databases = models["datasets"], models["databases"]
@@ -94,20 +94,20 @@ def bundle_datasets() -> list:
             .filter(databases.database_name == DATABASE_NAME).order_by(datasets.table_name).all())
 
 
-def _bundle_database():
+def _analytics_database():
     return internals.session().query(internals.models()["databases"]).filter_by(database_name=DATABASE_NAME).one_or_none()
 
 
 def viewer_permissions(datasets: list | None = None) -> set[tuple[str, str]]:
     """The dashboards and these datasets (default: every dataset of the bundle)."""
     security_manager = internals.security()
-    granted = {("datasource_access", table.perm) for table in (bundle_datasets() if datasets is None else datasets)}
+    granted = {("datasource_access", table.perm) for table in (analytics_datasets() if datasets is None else datasets)}
     return set(security_manager.PUBLIC_ROLE_PERMISSIONS) | VIEWER_EXTRA | granted
 
 
 def analyst_permissions() -> set[tuple[str, str]]:
     security_manager = internals.security()
-    database = _bundle_database()
+    database = _analytics_database()
     sql_lab = set(security_manager.SQLLAB_ONLY_PERMISSIONS) | set(security_manager.SQLLAB_EXTRA_PERMISSION_VIEWS)
     own_database = {("database_access", database.perm)} if database is not None else set()
     return viewer_permissions() | sql_lab | own_database
@@ -158,7 +158,7 @@ NO_BRAND_ANALYST = ("a brand-limited user can only be a viewer: SQL Lab reads ev
 
 def brand_datasets() -> list:
     """The bundle's datasets that have a brand_id column: what a brand rule restricts."""
-    return [table for table in bundle_datasets() if any(c.column_name == BRAND_COLUMN for c in table.columns)]
+    return [table for table in analytics_datasets() if any(c.column_name == BRAND_COLUMN for c in table.columns)]
 
 
 def _ensure_brand_rule(brand_id: int, role) -> None:

@@ -94,7 +94,7 @@ def startup_problem(settings: config.Settings) -> str | None:
     return problem(database.superset_metadata_url(settings, start=False), *current_key(settings))
 
 
-def forget_bundle_secrets(metadata_url: str, database_name: str) -> None:
+def forget_database_secrets(metadata_url: str, database_name: str) -> None:
     """Clear the encrypted fields of the bundle's own database row (in Superset's `dbs`), which no
     key can read any more. The one write into Superset's tables outside its commands: Superset
     cannot load, so cannot update or re-import, a row it cannot decrypt. The import that follows

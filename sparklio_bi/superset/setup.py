@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from sparklio_bi import config, datadir
-from sparklio_bi.errors import BundleError
+from sparklio_bi.errors import ExpectedError
 from sparklio_bi.postgres import database
 from sparklio_bi.superset import app, assets, internals, secret_key
 
@@ -49,7 +49,7 @@ def ensure_admin(username: str, password: str, email: str | None = None) -> bool
     email = email or f"{username}@sparklio.local"
     user = security_manager.add_user(username, "Sparklio", "Admin", email, role, password=password)
     if not user:
-        raise BundleError(f"Superset refused to create the admin user {username!r}")
+        raise ExpectedError(f"Superset refused to create the admin user {username!r}")
     return True
 
 
@@ -80,11 +80,11 @@ def recover_secret_key(settings: config.Settings, reader_url: str) -> tuple[str,
             path.rename(path.with_name(f"{path.name}.unmatched-{int(time.time())}"))
         datadir.write_secret(path, datadir.new_secret(42))
         done = f"new key in {path}"
-    secret_key.forget_bundle_secrets(metadata_url, assets.DATABASE_NAME)
+    secret_key.forget_database_secrets(metadata_url, assets.DATABASE_NAME)
     os.environ["SPARKLIO_SECRET_KEY_RECOVERY"] = "1"  # superset_config would refuse the new key
     try:
-        with app.app_context():
-            assets.import_bundle(assets.ASSETS_DIR, reader_url, settings.admin_username, kinds=("databases",))
+        with app.app_context(settings):
+            assets.import_bundle(assets.ASSETS_DIR, reader_url, settings, kinds=("databases",))
     finally:
         del os.environ["SPARKLIO_SECRET_KEY_RECOVERY"]
     key = env_key or path.read_text().strip()

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import psycopg2
 
 from sparklio_bi import config
-from sparklio_bi.errors import BundleError
+from sparklio_bi.errors import ExpectedError
 from sparklio_bi.postgres import database
 
 
-class IndexBuildError(BundleError):
+class IndexBuildError(ExpectedError):
     """A concurrent index build failed (its invalid leftover was dropped)."""
 
 

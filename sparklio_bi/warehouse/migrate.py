@@ -8,12 +8,12 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
 from sparklio_bi import config
-from sparklio_bi.errors import BundleError
+from sparklio_bi.errors import ExpectedError
 from sparklio_bi.postgres import database, privileges
 from sparklio_bi.warehouse import views
 
 
-class MigrationError(BundleError):
+class MigrationError(ExpectedError):
     """A migration could not run; nothing was changed."""
 
 

@@ -24,9 +24,9 @@ def drop_view(view: str) -> None:
     op.execute(views.drop_view_sql(view, config.for_migration()))
 
 
-def run_bundle_sql(name: str) -> None:
-    """Run a bundle-owned DDL file from sql/bundle/ (tables the bundle itself owns)."""
-    op.execute(views.render(views.BUNDLE_DIR / f"{name}.sql", config.for_migration()))
+def run_owned_sql(name: str) -> None:
+    """Run a bundle-owned DDL file from sql/owned/ (tables the bundle itself owns)."""
+    op.execute(views.render(views.OWNED_DIR / f"{name}.sql", config.for_migration()))
 
 
 def drop_data_allowed() -> bool:

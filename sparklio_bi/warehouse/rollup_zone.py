@@ -37,7 +37,7 @@ def ensure_timezone(url: str, settings: config.Settings) -> str | None:
         with conn.cursor() as cur:
             installed = zone_of_install(cur, settings)
             for name in BUCKETS_FILES:
-                cur.execute(views.render(views.BUNDLE_DIR / name, settings))
+                cur.execute(views.render(views.OWNED_DIR / name, settings))
         refresh(conn, settings, full=True)
     return (f"reporting time zone {installed} -> {settings.timezone}: day buckets redefined, rollups rebuilt "
             f"({time.monotonic() - started:.0f}s)")

@@ -2,7 +2,7 @@
 current incrementally.
 
 Each rollup holds, per period and dimension values, the sums its `<name>_buckets(period, since,
-until)` function computes from a raw view (sql/bundle/rollup_buckets__v4.sql): `<name>_hours`
+until)` function computes from a raw view (sql/owned/rollup_buckets__v4.sql): `<name>_hours`
 every whole hour (in SPARKLIO_TIMEZONE) before the watermark and the watermark's own hour up to
 it, `<name>_rollup` every whole day before the watermark's day (added up from its hours),
 `<name>_months` every whole month before the watermark's month (added up from its days). The
@@ -12,7 +12,7 @@ last one and after the watermark from the raw view (or taken off a whole hour wh
 chart equals its raw view for any range, at once. A rollup with brand columns also holds each of
 the three added up over every brand (`<name>_hours_all_brands`...: a few rows a period instead of
 one per brand), read by `<name>_stats_all_brands_between` for a query that names no brand
-column (sql/bundle/rollup_all_brands_buckets__v1.sql).
+column (sql/owned/rollup_all_brands_buckets__v1.sql).
 
 A refresh (every 30 s while Superset is served, or `sparklio-bi rollups refresh`) moves the
 watermark to its own snapshot's now(), records that snapshot (rollup_state.snapshot: an end is
@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 import psycopg2
 
 from sparklio_bi import config
-from sparklio_bi.errors import BundleError
+from sparklio_bi.errors import ExpectedError
 from sparklio_bi.postgres import database
 from sparklio_bi.warehouse import periods, user_rollups
 from sparklio_bi.warehouse.refreshed import Refreshed
@@ -129,7 +129,7 @@ def refresh_repeatedly(url: str, settings: config.Settings, every: float | None,
         verify = verified_at is None or started - verified_at >= VERIFY_EVERY_SECONDS
         try:
             done = refresh_in_transaction(url, settings, full=full, verify_days=VERIFY_DAYS if verify else 0)
-        except (BundleError, psycopg2.Error) as exc:
+        except (ExpectedError, psycopg2.Error) as exc:
             detail = " ".join(str(exc).split())
             if every is None:
                 raise database.DatabaseError(f"rollup refresh failed: {detail}") from None

@@ -17,7 +17,7 @@ from sparklio_bi import config
 
 SQL_DIR = config.PROJECT_ROOT / "sql"
 VIEWS_DIR = SQL_DIR / "views"
-BUNDLE_DIR = SQL_DIR / "bundle"
+OWNED_DIR = SQL_DIR / "owned"
 SOURCE_DDL = SQL_DIR / "source" / "app_tables.sql"
 FILE_NAME = re.compile(r"^(?P<view>[a-z_]+)__v(?P<version>\d+)\.sql$")
 COLUMN_LINE = re.compile(r"^--\s{2,}(?P<name>[a-z_]+)\s+(?P<type>[a-z ]+?)(?:\s{2,}.*)?$")
@@ -34,7 +34,7 @@ def released_problems() -> list[str]:
     for line in RELEASED.read_text().splitlines():
         digest, name = line.split(maxsplit=1)
         recorded[name.lstrip("*")] = digest
-    present = {path.relative_to(SQL_DIR).as_posix(): path for folder in (VIEWS_DIR, BUNDLE_DIR)
+    present = {path.relative_to(SQL_DIR).as_posix(): path for folder in (VIEWS_DIR, OWNED_DIR)
                for path in sorted(folder.glob("*.sql"))}
     problems = []
     for name, digest in sorted(recorded.items()):

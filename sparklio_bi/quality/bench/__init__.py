@@ -78,8 +78,9 @@ def measure(base: str, session: requests.Session, owner_url: str, reader_url: st
 
 
 def run(scale: float, runs: int, output: Path, data_dir: Path, skip_browser: bool, keep: bool, reseed: bool,
-        port: int | None, progress: Progress, command: str) -> dict:
-    """The whole benchmark on a bundle of its own; returns the results written to `output`."""
+        port: int | None, progress: Progress, command: str, install_dir: Path) -> dict:
+    """The whole benchmark on a bundle of its own (never `install_dir`, the install's data dir);
+    returns the results written to `output`."""
     from sqlalchemy.engine import make_url
 
     if port is not None and embedded_pg.port_taken(port):
@@ -90,7 +91,7 @@ def run(scale: float, runs: int, output: Path, data_dir: Path, skip_browser: boo
             raise BenchError("Debian's chromium and chromium-driver are needed for renders "
                              "(apt-get install chromium chromium-driver), or pass --skip-browser")
     data_dir = data_dir.resolve()
-    if data_dir in {(PROJECT_ROOT / ".data").resolve(), config.load().data_dir}:
+    if data_dir in {(PROJECT_ROOT / ".data").resolve(), install_dir.resolve()}:
         raise BenchError(f"--dir {data_dir} is the install's own data dir: the bench needs one of its own")
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / ".gitignore").write_text("*\n")  # keeps git status clean inside the project

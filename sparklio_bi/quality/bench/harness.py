@@ -17,7 +17,7 @@ import requests
 
 from sparklio_bi import config
 from sparklio_bi.config import PROJECT_ROOT
-from sparklio_bi.errors import BundleError
+from sparklio_bi.errors import ExpectedError
 from sparklio_bi.postgres import database
 from sparklio_bi.warehouse.views import SOURCE_TABLES
 
@@ -31,7 +31,7 @@ UNSET = tuple(config.variables())
 Progress = Callable[[str], None]
 
 
-class BenchError(BundleError):
+class BenchError(ExpectedError):
     """An expected failure (a port taken, bootstrap failed): one line for the user."""
 
 

@@ -7,7 +7,7 @@ import re
 from datetime import datetime, timedelta
 
 from sparklio_bi import config
-from sparklio_bi.errors import BundleError
+from sparklio_bi.errors import ExpectedError
 
 ASSETS_DIR = config.PROJECT_ROOT / "assets"
 ASSET_DIRECTORIES = ("databases", "datasets", "charts", "dashboards")
@@ -166,7 +166,7 @@ def _moment(text: str | None) -> datetime | None:
 VOLATILE_FORM_DATA = ("datasource", "slice_id", "dashboards", "url_params")
 
 
-class AssetsError(BundleError):
+class AssetsError(ExpectedError):
     """The bundle is invalid (`problems` lists why, one line each), or Superset refused it."""
 
     def __init__(self, message: str, problems: list[str] | None = None):

@@ -26,19 +26,19 @@ from sparklio_bi.superset.assets.normalise import normalise
 from sparklio_bi.superset.assets.validation import validate
 
 
-def import_bundle(assets_dir: Path, database_uri: str, username: str,
+def import_bundle(assets_dir: Path, database_uri: str, settings: config.Settings,
                   kinds: tuple[str, ...] = ASSET_DIRECTORIES) -> dict[str, int]:
     """Import (overwrite) every object of `kinds` with Superset's ImportAssetsCommand, in one
     transaction; returns how many objects of each kind. Raises AssetsError and imports nothing
     if invalid."""
-    with _superset(username):
+    with _superset(settings):
         problems = validate(assets_dir)
         if problems:
             raise AssetsError(f"{len(problems)} problem(s), nothing imported:\n" + "\n".join(problems),
                               problems)
         texts = {rel: text for rel, text in read_bundle(assets_dir).items()
                  if rel == METADATA or rel.split("/")[0] in kinds}
-        contents = _for_import(texts, database_uri, "assets")
+        contents = _for_import(texts, database_uri, settings.analytics_schema, "assets")
         _import_contents(contents)
     return {kind: sum(rel.startswith(kind + "/") for rel in contents) for kind in ASSET_DIRECTORIES}
 
@@ -52,12 +52,11 @@ def _import_contents(contents: dict[str, str]) -> None:
         raise AssetsError(f"import failed, nothing changed: {exc}") from None
 
 
-def _for_import(texts: dict[str, str], database_uri: str, bundle_type: str) -> dict[str, str]:
+def _for_import(texts: dict[str, str], database_uri: str, schema: str, bundle_type: str) -> dict[str, str]:
     """The bundle with the real database URI (password included), the configured analytics
     schema on every dataset, and the metadata type."""
     out = dict(texts)
     out[METADATA] = dump_yaml({"type": bundle_type, "version": EXPORT_VERSION})
-    schema = config.load().analytics_schema
     for rel in texts:
         if rel.startswith(("databases/", "datasets/")):
             cfg = load_yaml(texts[rel])
@@ -72,7 +71,7 @@ def _for_import(texts: dict[str, str], database_uri: str, bundle_type: str) -> d
 
 
 @contextlib.contextmanager
-def _superset(username: str) -> Iterator[None]:
+def _superset(settings: config.Settings) -> Iterator[None]:
     """An app context (the caller's, else a new one) with the admin as the acting user."""
     from flask import has_app_context
 
@@ -80,20 +79,20 @@ def _superset(username: str) -> Iterator[None]:
 
     with contextlib.ExitStack() as stack:
         if not has_app_context():
-            stack.enter_context(app.app_context())
-        if stack.enter_context(internals.acting_user(username)) is None:
-            raise AssetsError(f"Superset has no user {username!r} to import or export as")
+            stack.enter_context(app.app_context(settings))
+        if stack.enter_context(internals.acting_user(settings.admin_username)) is None:
+            raise AssetsError(f"Superset has no user {settings.admin_username!r} to import or export as")
         yield
 
 
 # --- export -------------------------------------------------------------------------------
 
-def export_bundle(assets_dir: Path, username: str) -> list[Path]:
+def export_bundle(assets_dir: Path, settings: config.Settings) -> list[Path]:
     """Export from Superset the dashboards on the bundle's database, with everything they use,
     and every dataset on that database (the raw views no chart reads are there for SQL Lab and
     Explore), normalised (no ids, no secrets, sorted keys) into assets_dir; returns the files
     written."""
-    with _superset(username):
+    with _superset(settings):
         ids, dataset_ids = _bundle_ids(assets_dir)
         if not ids:
             raise AssetsError("Superset has no dashboard with charts on the bundle's database")
@@ -113,14 +112,14 @@ def _bundle_ids(assets_dir: Path) -> tuple[list[int], list[int]]:
     return dashboards, datasets
 
 
-def zip_bundle(assets_dir: Path, out_path: Path, database_uri: str | None = None) -> Path:
+def zip_bundle(assets_dir: Path, out_path: Path, schema: str, database_uri: str | None = None) -> Path:
     """A ZIP (one top folder) for `superset import-dashboards -p ZIP -u admin`. Without
     `database_uri` the database keeps its placeholder: no secret leaves the machine, and a
     Superset that already has the database imports it. With one, the file is made 0600."""
     problems = validate(assets_dir)
     if problems:
         raise AssetsError(f"{len(problems)} problem(s), no zip written:\n" + "\n".join(problems))
-    contents = _for_import(read_bundle(assets_dir), database_uri or PLACEHOLDER_URI, "Dashboard")
+    contents = _for_import(read_bundle(assets_dir), database_uri or PLACEHOLDER_URI, schema, "Dashboard")
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.unlink(missing_ok=True)

@@ -12,7 +12,7 @@ import numpy as np
 from sqlalchemy.engine import make_url
 
 from sparklio_bi import config
-from sparklio_bi.errors import BundleError
+from sparklio_bi.errors import ExpectedError
 from sparklio_bi.postgres import database
 from sparklio_bi.warehouse import migrate, rollups
 from sparklio_bi.warehouse.seed.activity import write_activity, write_owners
@@ -21,7 +21,7 @@ from sparklio_bi.warehouse.seed.timeline import DAY, EPOCH, WINDOW_DAYS, Progres
 
 __all__ = ["NotDemoData", "ScaleError", "check_replaceable", "max_scale", "seed", "sizes"]
 
-class NotDemoData(BundleError):
+class NotDemoData(ExpectedError):
     """The source tables are not the bundle's demo tables: seeding would destroy real rows."""
 
 

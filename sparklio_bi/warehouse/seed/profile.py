@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sparklio_bi.errors import BundleError
+from sparklio_bi.errors import ExpectedError
 
 # Traffic: UTC hour of day (European business hours, an American shoulder), Monday first.
 DIURNAL = np.array([.15, .12, .1, .1, .12, .2, .35, .6, .85, 1, 1, .95,
@@ -134,5 +134,5 @@ def sizes(scale: float) -> Sizes:
                  int(12 + 8 * math.log2(1 + scale)))
 
 
-class ScaleError(BundleError, ValueError):
+class ScaleError(ExpectedError, ValueError):
     """A --scale that is not positive or does not fit in this machine's memory."""
