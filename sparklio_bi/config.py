@@ -37,6 +37,11 @@ class Settings:
     pg_port: int = _env("SPARKLIO_PG_PORT")
     pg_database: str = _env("SPARKLIO_PG_DATABASE")
     redis_url: str | None = _env("REDIS_URL", secret=True)
+    # where Superset's analytics connection goes instead of the primary (a hot standby, a pooler);
+    # the reader role and its password are put in it
+    reader_target_url: str | None = _env("SPARKLIO_READER_URL", None, secret=True)
+    pooler: str = _env("SPARKLIO_POOLER", "auto")  # auto | pgbouncer | none: PgBouncer before the embedded server
+    pooler_port: int = _env("SPARKLIO_POOLER_PORT", 6432)
     reader_role: str = _env("SPARKLIO_READER_ROLE", "sparklio_reader")  # the read-only role Superset connects as
     reader_statement_timeout: str = _env("SPARKLIO_READER_STATEMENT_TIMEOUT", "30s")  # enforced by PostgreSQL
     timezone: str = _env("SPARKLIO_TIMEZONE", "UTC")  # the reporting time zone of days (rollups, daily views)
@@ -81,6 +86,9 @@ def load(env: dict[str, str] | None = None) -> Settings:
         pg_port=_port("SPARKLIO_PG_PORT", env.get("SPARKLIO_PG_PORT") or "5433"),
         pg_database=_identifier("SPARKLIO_PG_DATABASE", env.get("SPARKLIO_PG_DATABASE", "sparklio")),
         redis_url=env.get("REDIS_URL") or None,
+        reader_target_url=_postgres_url("SPARKLIO_READER_URL", env.get("SPARKLIO_READER_URL")),
+        pooler=_choice("SPARKLIO_POOLER", env.get("SPARKLIO_POOLER") or "auto", ("auto", "pgbouncer", "none")),
+        pooler_port=_port("SPARKLIO_POOLER_PORT", env.get("SPARKLIO_POOLER_PORT") or "6432"),
         reader_role=_identifier("SPARKLIO_READER_ROLE", env.get("SPARKLIO_READER_ROLE", "sparklio_reader")),
         reader_statement_timeout=_duration("SPARKLIO_READER_STATEMENT_TIMEOUT",
                                            env.get("SPARKLIO_READER_STATEMENT_TIMEOUT", "30s")),
@@ -102,6 +110,12 @@ def load(env: dict[str, str] | None = None) -> Settings:
 def variables() -> dict[str, str]:
     """Environment variable -> the Settings field holding it."""
     return {f.metadata["env"]: f.name for f in fields(Settings)}
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r} is not one of {', '.join(choices)}")
+    return value
 
 
 def _seconds(name: str, value: str, low: float, high: float) -> float:

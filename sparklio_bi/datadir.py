@@ -12,6 +12,7 @@ PG_PASSWORD = "pg-password"  # the embedded superuser's password, written at ini
 READER_PASSWORD = "pg-reader-password"  # the read-only role's password, unless SPARKLIO_READER_PASSWORD
 ADMIN_PASSWORD = "superset-admin-password"  # Superset's admin password in demo mode
 SECRET_KEY = "superset-secret-key"  # Superset's SECRET_KEY in demo mode
+POOLER = "pgbouncer"  # PgBouncer's ini, auth file (0600), log and pid, when serve runs it
 SUPERSET_CACHE = "superset-cache"  # the chart data cache both gunicorn workers share (no REDIS_URL)
 
 

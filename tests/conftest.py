@@ -44,6 +44,7 @@ def settings(tmp_path_factory) -> config.Settings:
     for name in config.variables():  # nothing of an install in this environment: defaults, then these
         os.environ.pop(name, None)
     os.environ.update(SPARKLIO_DATA_DIR=str(data_dir), SPARKLIO_PG_PORT=str(free_port()),
+                      SPARKLIO_POOLER_PORT=str(free_port()),  # PgBouncer (installed by make test) before the server
                       SPARKLIO_READER_STATEMENT_TIMEOUT=READER_STATEMENT_TIMEOUT,
                       SUPERSET_SQL_MAX_ROW=str(SQL_MAX_ROW),
                       # many logins from 127.0.0.1 in a minute; the default limit has its own test

@@ -27,8 +27,9 @@ def failing(lines: dict[str, str]) -> dict[str, str]:
 def test_a_healthy_install_is_all_ok(server):
     code, lines = doctor(server)
     assert failing(lines) == {} and code == 0, "\n".join(lines.values())
-    assert set(lines) == {"database", "migrations", "views", "indexes", "reader", "secret", "superset", "assets", "collector",
-                          "rollups", "rollup", "serve", "disk"}
+    assert set(lines) == {"database", "migrations", "views", "indexes", "reader", "reads", "secret", "superset", "assets",
+                          "collector", "rollups", "rollup", "serve", "disk"}
+    assert "Superset reads through PgBouncer" in lines["reads"]  # make test installs it: serve runs it
 
 
 def test_a_stopped_database(tmp_path, server):

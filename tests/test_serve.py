@@ -55,7 +55,8 @@ def test_a_killed_serve_takes_its_children_with_it(bootstrapped, settings):
     proc, base = start_server("--workers", "1", "--collect-interval", "5", log_name="killed-serve.log")
     port = int(base.rsplit(":", 1)[1])
     children = psutil.Process(proc.pid).children(recursive=True)
-    assert len(children) >= 4  # gunicorn, its worker, the refresher, the collector
+    assert len(children) >= 5  # PgBouncer, gunicorn, its worker, the refresher, the collector
+    assert any("pgbouncer" in " ".join(child.cmdline()) for child in children)  # run as another user, as root
     proc.kill()  # SIGKILL: serve runs no code of its own
     proc.wait(10)
     gone, alive = psutil.wait_procs(children, timeout=45)

@@ -52,7 +52,7 @@ def assets_import(assets_dir: Path) -> None:
     """
 
     s = settings()
-    url = privileges.reader_url(database.analytics_url(s), s)
+    url = privileges.superset_url(database.analytics_url(s), s)
     with app.app_context(s):
         try:
             counts = assets.import_bundle(assets_dir, url, s)
@@ -91,7 +91,7 @@ def assets_zip(assets_dir: Path, output: Path, with_password: bool) -> None:
     """
     s, uri = settings(), None
     if with_password:
-        uri = privileges.reader_url(database.analytics_url(s), s)
+        uri = privileges.superset_url(database.analytics_url(s), s)
     path = assets.zip_bundle(assets_dir, output, s.analytics_schema, uri)
     if with_password:
         click.echo(f"warning: {path} holds the password of the read-only role: keep it private", err=True)
@@ -159,7 +159,7 @@ def recover_secret_key() -> None:
     from sparklio_bi.superset import setup
 
     s = settings()
-    done, still_broken = setup.recover_secret_key(s, privileges.reader_url(database.analytics_url(s), s))
+    done, still_broken = setup.recover_secret_key(s, privileges.superset_url(database.analytics_url(s), s))
     click.echo(done)
     if still_broken:
         click.echo(f"still encrypted with the lost key: {', '.join(still_broken)}: edit each in Superset "

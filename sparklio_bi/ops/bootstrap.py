@@ -60,7 +60,8 @@ def source_row_count(url: str, settings: config.Settings) -> int:
 def data_layer(settings: config.Settings, progress: Progress, seed_job: Callable[[str], dict],
                reseed: bool = False, demo: bool = True) -> str:
     """Database, source tables and demo data (demo mode only), migrations, the read-only role,
-    one system sample; returns the read-only role's URL (what Superset connects with).
+    one system sample; returns the URL Superset connects with (the read-only role's, through the
+    pooler or to the standby when there is one).
     Outside demo mode the application's tables and rows are never touched."""
     progress.step(1, "PostgreSQL", detail="DATABASE_URL" if settings.database_url else f"embedded server in {settings.pg_dir}")
     url = database.analytics_url(settings)  # starts the embedded server when there is no DATABASE_URL
@@ -84,7 +85,7 @@ def data_layer(settings: config.Settings, progress: Progress, seed_job: Callable
     changed_zone = rollup_zone.ensure_timezone(url, settings)
     if changed_zone:
         progress.note(changed_zone)
-    reader_url = privileges.ensure_login(url, settings, progress.note)
+    privileges.ensure_login(url, settings, progress.note)
     progress.note(f"Superset reads as {settings.reader_role} (read-only, statement_timeout "
          f"{settings.reader_statement_timeout})")
 
@@ -97,7 +98,7 @@ def data_layer(settings: config.Settings, progress: Progress, seed_job: Callable
     else:
         progress.step(4, "demo data", outcome="kept", detail="source tables have rows, kept (use --reseed to replace them)")
     collect.collect_once(url, settings)
-    return reader_url
+    return privileges.superset_url(url, settings)
 
 
 def check_secrets() -> None:

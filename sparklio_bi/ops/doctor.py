@@ -8,9 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from sparklio_bi import config
 from sparklio_bi.ops import server
-from sparklio_bi.postgres import database, embedded_pg, privileges
+from sparklio_bi.postgres import database, embedded_pg, pooler, privileges
 from sparklio_bi.superset import app, assets, secret_key
 from sparklio_bi.warehouse import indexes, migrate, rollups
 
@@ -96,6 +98,21 @@ def check_reader(ctx: Context) -> Check:
                      "sparklio-bi bootstrap (or the DBA's grants in README, Security model)")
     return Check("reader role", True, f"{ctx.settings.reader_role} logs in, read-only, "
                                       f"statement_timeout {ctx.settings.reader_statement_timeout}")
+
+
+def check_reads(ctx: Context) -> Check:
+    """Superset's analytics connection where it is not the primary (the embedded PgBouncer,
+    SPARKLIO_READER_URL): it answers, with the reader's limits in force there."""
+    url = privileges.superset_url(ctx.url(), ctx.settings)
+    if url == privileges.reader_url(ctx.url(), ctx.settings):
+        return Check("reads", True, "Superset reads the primary directly")
+    where = (f"PgBouncer on 127.0.0.1:{ctx.settings.pooler_port}" if pooler.enabled(ctx.settings)
+             else f"SPARKLIO_READER_URL ({make_url(url).host}:{make_url(url).port})")
+    missing = privileges.missing_limits(url, ctx.settings)
+    if missing:
+        fix = "sparklio-bi serve (it starts PgBouncer)" if pooler.enabled(ctx.settings) else "check the standby"
+        return Check("reads", False, f"{where}: {'; '.join(missing)}", fix)
+    return Check("reads", True, f"Superset reads through {where}, the reader's limits in force")
 
 
 def check_secret_key(ctx: Context) -> Check:
@@ -214,12 +231,12 @@ def check_disk(ctx: Context) -> Check:
 
 CHECKS: dict[str, Callable[[Context], Check | list[Check]]] = {
     "database": check_database, "migrations": check_migrations, "views": check_views, "indexes": check_indexes,
-    "reader": check_reader,
+    "reader": check_reader, "reads": check_reads,
     "secret-key": check_secret_key, "superset": check_superset, "assets": check_assets,
     "collector": check_collector, "rollups": check_rollups,
     "rollup-content": check_rollup_content, "serve": check_serve, "disk": check_disk,
 }
-NEED_DATABASE = {"migrations", "views", "indexes", "reader", "collector", "rollups", "rollup-content", "assets"}
+NEED_DATABASE = {"migrations", "views", "indexes", "reader", "reads", "collector", "rollups", "rollup-content", "assets"}
 
 
 def run(settings: config.Settings, superset_url: str, collect_interval: float,

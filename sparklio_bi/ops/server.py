@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sparklio_bi import config, datadir
 from sparklio_bi.errors import ExpectedError
-from sparklio_bi.postgres import database, embedded_pg
+from sparklio_bi.postgres import database, embedded_pg, pooler, privileges
 from sparklio_bi.superset import app, secret_key
 
 WORKER_BOOT_ERROR = 3  # gunicorn's exit status when a worker could not boot: it halts, not retries
@@ -60,6 +60,7 @@ class Child:
     name: str
     command: list[str]
     env: dict[str, str] | None = field(default=None, repr=False)
+    user: str | None = None  # the system user it runs as (PgBouncer, as root: the embedded server's)
     pid: int | None = None
     started_at: float = 0.0
     restarts: int = 0
@@ -71,7 +72,8 @@ class Child:
 
     def start(self) -> None:
         stdout = subprocess.DEVNULL if self.name != "gunicorn" else None
-        self._process = subprocess.Popen(self.command, env=self.env, stdout=stdout, preexec_fn=_die_with_parent)
+        self._process = subprocess.Popen(self.command, env=self.env, stdout=stdout, user=self.user,
+                                         preexec_fn=_die_with_parent)
         self.pid, self.started_at, self.restart_at = self._process.pid, time.time(), None
 
     def poll(self) -> int | None:
@@ -183,6 +185,9 @@ def check_can_start(settings: config.Settings, host: str, port: int) -> None:
         raise ServeError(_already_served(pid, port, settings.data_dir))
     if embedded_pg.port_taken(port, host):
         raise ServeError(f"port {port} on {host} is taken by {who_holds(port)}")
+    problem = pooler.port_problem(settings) if pooler.enabled(settings) else None
+    if problem:
+        raise ServeError(problem)
     problem = secret_key.startup_problem(settings)
     if problem:
         raise ServeError(problem)
@@ -202,6 +207,9 @@ def serve(settings: config.Settings, host: str, port: int, workers: int, collect
     children = [Child("gunicorn", server_command(host, port, workers, settings.data_dir),
                       env=app.environment(settings)),
                 _own_child("rollups", "rollups", "refresh", "--every", f"{settings.refresh_seconds:g}")]
+    if pooler.enabled(settings):  # Superset's analytics connection goes through it: it starts first
+        ini = pooler.write_config(settings, privileges.reader_password(settings), port)
+        children.insert(0, Child("pgbouncer", pooler.command(ini), user=embedded_pg.run_as()))
     if collect_interval:
         children.append(_own_child("collector", "collect", "--interval", str(collect_interval)))
     signal.signal(signal.SIGTERM, _interrupt)  # stop the children on `kill` as on Ctrl-C

@@ -77,7 +77,8 @@ class Status:
         return f"stopped, data in {self.data_dir}"
 
 
-def _run_as() -> str | None:
+def run_as() -> str | None:
+    """The system user the embedded servers (PostgreSQL, PgBouncer) run as when we are root."""
     if platform.system() != "Windows" and os.geteuid() == 0:
         return ROOT_RUN_AS
     return None
@@ -267,7 +268,7 @@ def start(settings: Settings, extra_databases: tuple[str, ...] = (SUPERSET_DATAB
 
 
 def _start(settings: Settings, extra_databases: tuple[str, ...]) -> Status:
-    user = _run_as()
+    user = run_as()
     if user:
         _ensure_system_user(user)
     current = status(settings)
@@ -309,7 +310,7 @@ def stop(settings: Settings) -> bool:
     """Stop the embedded server; False if it was not running."""
     if not status(settings).running:
         return False
-    done = _pg("pg_ctl", "-D", str(settings.pg_dir), "-m", "fast", "-w", "stop", user=_run_as(), timeout=90)
+    done = _pg("pg_ctl", "-D", str(settings.pg_dir), "-m", "fast", "-w", "stop", user=run_as(), timeout=90)
     if done.returncode != 0:
         raise EmbeddedPgError(f"pg_ctl stop failed: {done.stderr.strip()}")
     return True

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from sparklio_bi import config, datadir
 from sparklio_bi.errors import ExpectedError
-from sparklio_bi.postgres import database
+from sparklio_bi.postgres import database, pooler
 
 IDLE_IN_TRANSACTION_TIMEOUT = "60s"
 # Functions any role may call by default that a reader could misuse (change its own limits,
@@ -142,6 +142,16 @@ def reader_url(owner_url: str, settings: config.Settings) -> str:
     """The owner's URL with the reader role and its password: what Superset connects with."""
     url = make_url(owner_url).set(username=settings.reader_role, password=reader_password(settings))
     return url.render_as_string(hide_password=False)
+
+
+def superset_url(owner_url: str, settings: config.Settings) -> str:
+    """Where Superset's analytics connection goes, as the reader role: SPARKLIO_READER_URL (a
+    standby, a pooler), else the embedded PgBouncer when serve runs it, else the owner's server."""
+    target = make_url(settings.reader_target_url or owner_url)
+    if pooler.enabled(settings):
+        target = target.set(host="127.0.0.1", port=settings.pooler_port)
+    target = target.set(username=settings.reader_role, password=reader_password(settings))
+    return target.render_as_string(hide_password=False)
 
 
 def ensure_login(owner_url: str, settings: config.Settings, say: Callable[[str], None] = lambda line: None) -> str:

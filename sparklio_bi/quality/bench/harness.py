@@ -66,7 +66,8 @@ def free_port() -> int:
 def bench_environment(data_dir: Path, pg_port: int) -> dict[str, str]:
     """The children's environment: the bench's own data dir and server, nothing of the user's."""
     env = {k: v for k, v in os.environ.items() if k not in UNSET}
-    env.update(SPARKLIO_DATA_DIR=str(data_dir), SPARKLIO_PG_PORT=str(pg_port), PYTHONUNBUFFERED="1")
+    env.update(SPARKLIO_DATA_DIR=str(data_dir), SPARKLIO_PG_PORT=str(pg_port), PYTHONUNBUFFERED="1",
+               SPARKLIO_POOLER_PORT=str(pg_port + 1000 if pg_port + 1000 <= 65535 else pg_port - 1000))
     return env
 
 

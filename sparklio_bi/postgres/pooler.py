@@ -1,0 +1,105 @@
+"""PgBouncer (Debian's `pgbouncer`) in transaction pooling between Superset and the embedded
+server, for the reader role only: its files in the data dir, the command `serve` supervises.
+
+Every server connection is the reader's, so it starts with the role's settings (read only,
+statement_timeout, idle timeout, time zone); after each transaction PgBouncer runs `DISCARD ALL`
+(`server_reset_query_always`), so a setting one client changed can never reach the next.
+Each serve runs a PgBouncer of its own on the one port (`so_reuseport`): two serves of one data
+dir (two web nodes) share the port, and either stops without taking the other's pooler."""
+from __future__ import annotations
+
+import contextlib
+import shutil
+from pathlib import Path
+
+from sparklio_bi import config, datadir
+from sparklio_bi.errors import ExpectedError
+from sparklio_bi.postgres import embedded_pg
+
+POOL_SIZE = 8  # server connections per pool: Superset's queries at once, beyond which they wait
+MAX_CLIENTS = 400  # Superset's connections (NullPool: one per chart query while it runs)
+CHOICES = ("auto", "pgbouncer", "none")
+
+
+class PoolerError(ExpectedError):
+    """PgBouncer was asked for and cannot run."""
+
+
+def binary() -> str | None:
+    return shutil.which("pgbouncer") or next(
+        (str(p) for p in (Path("/usr/sbin/pgbouncer"), Path("/usr/bin/pgbouncer")) if p.exists()), None)
+
+
+def enabled(settings: config.Settings) -> bool:
+    """Whether Superset's analytics connection goes through the embedded pooler: `pgbouncer`
+    always (refused when it is not installed), `auto` when installed and the server is embedded."""
+    if settings.pooler == "none" or not settings.embedded or settings.reader_target_url:
+        return False
+    if settings.pooler == "pgbouncer" and binary() is None:
+        raise PoolerError("SPARKLIO_POOLER=pgbouncer but pgbouncer is not installed "
+                          "(apt-get install pgbouncer, or SPARKLIO_POOLER=none)")
+    return binary() is not None
+
+
+def write_config(settings: config.Settings, reader_password: str, serve_port: int) -> Path:
+    """The ini of the serve on `serve_port` and the auth file (0600: it holds the reader's
+    password) in the data dir, owned by the user PgBouncer runs as; returns the ini's path."""
+    folder = settings.data_dir / datadir.POOLER
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    users = folder / "users.txt"
+    datadir.write_secret(users, f'"{settings.reader_role}" "{reader_password}"')
+    ini = folder / f"pgbouncer-{serve_port}.ini"
+    database = settings.pg_database
+    ini.write_text("\n".join([
+        "[databases]",
+        f"{database} = host=127.0.0.1 port={settings.pg_port} dbname={database}",
+        "[pgbouncer]",
+        "listen_addr = 127.0.0.1",
+        f"listen_port = {settings.pooler_port}",
+        "so_reuseport = 1",
+        "unix_socket_dir =",
+        "auth_type = scram-sha-256",
+        f"auth_file = {users}",
+        "pool_mode = transaction",
+        f"default_pool_size = {POOL_SIZE}",
+        f"max_client_conn = {MAX_CLIENTS}",
+        "server_reset_query = DISCARD ALL",
+        "server_reset_query_always = 1",
+        "ignore_startup_parameters = extra_float_digits",
+        f"logfile = {folder / f'pgbouncer-{serve_port}.log'}",
+        f"pidfile = {folder / f'pgbouncer-{serve_port}.pid'}",
+        "log_connections = 0",
+        "log_disconnections = 0",
+        "",
+    ]))
+    ini.chmod(0o600)
+    user = embedded_pg.run_as()
+    if user:  # as root: PgBouncer refuses root, and runs as the embedded server's user
+        for path in (folder, users, ini):
+            shutil.chown(path, user)
+    return ini
+
+
+def port_problem(settings: config.Settings) -> str | None:
+    """Why PgBouncer could not listen on SPARKLIO_POOLER_PORT: taken by a program that is not
+    one of this data dir's PgBouncers (those share it); None when it can."""
+    import psutil
+
+    if not embedded_pg.port_taken(settings.pooler_port):
+        return None
+    folder = str(settings.data_dir / datadir.POOLER)
+    with contextlib.suppress(psutil.Error, OSError):
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == settings.pooler_port \
+                    and conn.pid and folder in " ".join(psutil.Process(conn.pid).cmdline()):
+                return None
+    return (f"SPARKLIO_POOLER_PORT {settings.pooler_port} is taken by another program: "
+            "set another port, or SPARKLIO_POOLER=none")
+
+
+def command(ini: Path) -> list[str]:
+    """PgBouncer in the foreground (serve supervises it), logging to its file only."""
+    found = binary()
+    if found is None:
+        raise PoolerError("pgbouncer is not installed (apt-get install pgbouncer, or SPARKLIO_POOLER=none)")
+    return [found, "--quiet", str(ini)]

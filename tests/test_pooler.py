@@ -1,0 +1,89 @@
+"""Issue 16: Superset's analytics connection through PgBouncer in transaction pooling (Debian's
+`pgbouncer`, installed by `make test`; the session's `serve` runs it), the reader role's settings
+in force on every pooled server connection. Because the session's Superset reads through it, the
+SQL Lab refusals, the statement timeout and every chart/reference test of the suite run through
+the pooler too; the first test below proves that they do."""
+from __future__ import annotations
+
+import contextlib
+
+import psycopg2
+import pytest
+from sqlalchemy.engine import make_url
+
+from sparklio_bi.postgres import database, pooler, privileges
+from tests.conftest import READER_STATEMENT_TIMEOUT, api_list, csrf_header
+from tests.test_security import sql_lab
+
+pytestmark = pytest.mark.skipif(pooler.binary() is None, reason="make test installs Debian's pgbouncer")
+
+
+@pytest.fixture(scope="module")
+def pooled(settings, server) -> str:
+    """The reader's URL through the PgBouncer of the session's serve."""
+    return make_url(privileges.reader_url(embedded_url(settings), settings)).set(
+        host="127.0.0.1", port=settings.pooler_port).render_as_string(hide_password=False)
+
+
+def embedded_url(settings) -> str:
+    return database.analytics_url(settings, start=False)
+
+
+def reader_backends(settings) -> set[int]:
+    with database.connect(embedded_url(settings)) as conn, conn.cursor() as cur:
+        cur.execute("select pid from pg_stat_activity where usename = %s", (settings.reader_role,))
+        return {row[0] for row in cur.fetchall()}
+
+
+def test_superset_reads_through_the_pooler(api, server, settings):
+    database_id = api_list(api, "database")[0]["id"]
+    uri = api.get(f"{api.base}/api/v1/database/{database_id}/connection", timeout=30).json()["result"]["sqlalchemy_uri"]
+    assert make_url(uri).port == settings.pooler_port and make_url(uri).port != settings.pg_port, uri
+    pids = set()
+    for _ in range(12):  # Superset opens a new connection per query (NullPool): PgBouncer reuses a few
+        response = sql_lab(api, "select pg_backend_pid() as pid", csrf_header(api))
+        assert response.status_code == 200, response.text[:300]
+        pids.add(response.json()["data"][0]["pid"])
+    assert len(pids) <= pooler.POOL_SIZE
+    assert pids <= reader_backends(settings)  # the pooled server connections outlive Superset's
+
+
+def test_every_pooled_connection_has_the_roles_settings_whatever_a_client_set(pooled, settings):
+    """More clients than the pool has server connections, each in a transaction of its own (so each
+    holds a server connection), first after clients tried to change their sessions: PgBouncer's
+    DISCARD ALL after every transaction leaves none of it for the next client."""
+    with contextlib.ExitStack() as stack:
+        spoilers = [stack.enter_context(database.connect(pooled, autocommit=True)) for _ in range(3)]
+        for conn in spoilers:
+            with conn.cursor() as cur:
+                cur.execute("set statement_timeout = 0")
+                cur.execute("set timezone = 'America/New_York'")
+                cur.execute("set default_transaction_read_only = off")
+                cur.execute("set search_path = public")
+    seen = []
+    with contextlib.ExitStack() as stack:
+        clients = [stack.enter_context(database.connect(pooled)) for _ in range(pooler.POOL_SIZE)]
+        for conn in clients:  # not autocommit: each keeps its server connection until it ends
+            with conn.cursor() as cur:
+                cur.execute("select pg_backend_pid(), current_setting('statement_timeout'), "
+                            "current_setting('TimeZone'), current_setting('transaction_read_only'), "
+                            "current_setting('search_path'), current_user")
+                seen.append(cur.fetchone())
+    assert len({row[0] for row in seen}) == pooler.POOL_SIZE  # every server connection of the pool
+    assert {row[1:] for row in seen} == {(READER_STATEMENT_TIMEOUT, settings.timezone, "on", '"$user", public',
+                                         settings.reader_role)}
+
+
+def test_a_write_through_the_pooler_is_refused(pooled):
+    with database.connect(pooled) as conn, conn.cursor() as cur:
+        with pytest.raises(psycopg2.errors.ReadOnlySqlTransaction):
+            cur.execute("create temporary table t (x int)")
+
+
+def test_a_statement_through_the_pooler_stops_at_the_timeout_and_frees_its_connection(pooled):
+    with database.connect(pooled) as conn, conn.cursor() as cur:
+        with pytest.raises(psycopg2.errors.QueryCanceled):
+            cur.execute("select pg_sleep(60)")
+    with database.connect(pooled) as conn, conn.cursor() as cur:
+        cur.execute("select 1")
+        assert cur.fetchone() == (1,)
