@@ -19,7 +19,7 @@ SECRETS = {  # secret -> the services that may hold it (in a URL or on its own)
     "SUPERSET_METADATA_PASSWORD": {"postgres", "superset-init", "superset"},
     "SUPERSET_SECRET_KEY": {"superset-init", "superset"},
     "SUPERSET_ADMIN_PASSWORD": {"superset-init"},
-    "SPARKLIO_READER_PASSWORD": {"superset-init"},
+    "SPARKLIO_READER_PASSWORD": {"superset-init", "pgbouncer"},
 }
 COMPOSE_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?])?")  # ${NAME}, ${NAME:-x}, ${NAME:?x}
 SHELL_REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")  # $NAME, ${NAME...}
@@ -166,7 +166,8 @@ def test_every_setting_the_code_reads_is_in_the_readme():
     table = readme[readme.index("## Configuration"):readme.index("## Security model")]
     documented = set(re.findall(r"`([A-Z][A-Z0-9_]{3,})`", table))
     assert read - documented == set(), f"read by the code, missing from the README: {sorted(read - documented)}"
-    compose_only = {"SUPERSET_BIND", "SPARKLIO_OWNER_PASSWORD", "SUPERSET_METADATA_PASSWORD", "POSTGRES_PASSWORD"}
+    compose_only = {"SUPERSET_BIND", "SPARKLIO_OWNER_PASSWORD", "SUPERSET_METADATA_PASSWORD", "POSTGRES_PASSWORD",
+                    "SPARKLIO_POOLER_SERVER"}
     unread = documented - read - compose_only
     assert unread == set(), f"in the README, read by nothing: {sorted(unread)}"
 

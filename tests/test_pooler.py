@@ -87,3 +87,36 @@ def test_a_statement_through_the_pooler_stops_at_the_timeout_and_frees_its_conne
     with database.connect(pooled) as conn, conn.cursor() as cur:
         cur.execute("select 1")
         assert cur.fetchone() == (1,)
+
+
+def test_db_pooler_runs_pgbouncer_before_the_database_as_compose_does(settings, tmp_path):
+    """`sparklio-bi db pooler` (docker-compose's pgbouncer service): PgBouncer in the foreground
+    on SPARKLIO_POOLER_PORT, the reader's settings in force through it; SIGTERM stops it."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    env = dict(os.environ, SPARKLIO_POOLER_PORT=str(port))
+    proc = subprocess.Popen([sys.executable, "-m", "sparklio_bi.cli", "db", "pooler"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = make_url(privileges.reader_url(embedded_url(settings), settings)).set(port=port) \
+        .render_as_string(hide_password=False)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with database.connect(url) as conn, conn.cursor() as cur:
+                    cur.execute("select current_setting('statement_timeout'), current_setting('transaction_read_only')")
+                    assert cur.fetchone() == (READER_STATEMENT_TIMEOUT, "on")
+                break
+            except database.DatabaseError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+                time.sleep(0.3)
+    finally:
+        proc.terminate()
+    assert proc.wait(10) is not None
+    assert f"PgBouncer on 127.0.0.1:{port}" in proc.stderr.read()

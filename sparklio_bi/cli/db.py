@@ -98,6 +98,37 @@ def db_indexes(create: bool) -> None:
         sys.exit(1)
 
 
+@db.command("pooler")
+@click.option("--listen", default="127.0.0.1", show_default=True, help="Address PgBouncer listens on.")
+@click.option("--server", "server_url", default=None, metavar="URL",
+              help="postgresql://HOST:PORT/DATABASE it pools (no credentials needed; default: the analytics "
+                   "database, DATABASE_URL or the embedded server).")
+def db_pooler(listen: str, server_url: str | None) -> None:
+    """Run PgBouncer (Debian's pgbouncer) in the foreground before the analytics database, for the
+    read-only role, in transaction pooling, on SPARKLIO_POOLER_PORT: what docker-compose's
+    pgbouncer service runs (`serve` runs its own beside the embedded server). Point Superset at it
+    with SPARKLIO_READER_URL=postgresql://HOST:PORT/DATABASE before `bootstrap`.
+
+    Example: sparklio-bi db pooler --listen 0.0.0.0 --server postgresql://postgres:5432/sparklio
+    """
+    import os
+
+    from sparklio_bi.postgres import pooler, privileges
+
+    s = settings()
+    problem = pooler.port_problem(s)
+    if problem:
+        raise click.ClickException(problem)
+    ini = pooler.write_config(s, server_url or database.analytics_url(s), privileges.reader_password(s), "pooler",
+                              listen)
+    command = pooler.command(ini)
+    user = embedded_pg.run_as()
+    click.echo(f"PgBouncer on {listen}:{s.pooler_port} for {s.reader_role}, log in {ini.with_suffix('.log')}", err=True)
+    if user:  # as root: PgBouncer refuses to run as root
+        command = [command[0], "--user", user, *command[1:]]
+    os.execv(command[0], command)
+
+
 @db.command("upgrade")
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:

@@ -208,7 +208,8 @@ def serve(settings: config.Settings, host: str, port: int, workers: int, collect
                       env=app.environment(settings)),
                 _own_child("rollups", "rollups", "refresh", "--every", f"{settings.refresh_seconds:g}")]
     if pooler.enabled(settings):  # Superset's analytics connection goes through it: it starts first
-        ini = pooler.write_config(settings, privileges.reader_password(settings), port)
+        ini = pooler.write_config(settings, embedded_pg.server_url(settings), privileges.reader_password(settings),
+                                  str(port))
         children.insert(0, Child("pgbouncer", pooler.command(ini), user=embedded_pg.run_as()))
     if collect_interval:
         children.append(_own_child("collector", "collect", "--interval", str(collect_interval)))

@@ -12,6 +12,8 @@ import contextlib
 import shutil
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from sparklio_bi import config, datadir
 from sparklio_bi.errors import ExpectedError
 from sparklio_bi.postgres import embedded_pg
@@ -41,33 +43,36 @@ def enabled(settings: config.Settings) -> bool:
     return binary() is not None
 
 
-def write_config(settings: config.Settings, reader_password: str, serve_port: int) -> Path:
-    """The ini of the serve on `serve_port` and the auth file (0600: it holds the reader's
-    password) in the data dir, owned by the user PgBouncer runs as; returns the ini's path."""
+def write_config(settings: config.Settings, server_url: str, reader_password: str, name: str,
+                 listen: str = "127.0.0.1") -> Path:
+    """The ini `pgbouncer-<name>.ini` (one per serve, or the one of `db pooler`) for the server
+    of `server_url`, and the auth file (0600: it holds the reader's password), in the data dir,
+    owned by the user PgBouncer runs as; returns the ini's path."""
     folder = settings.data_dir / datadir.POOLER
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     users = folder / "users.txt"
     datadir.write_secret(users, f'"{settings.reader_role}" "{reader_password}"')
-    ini = folder / f"pgbouncer-{serve_port}.ini"
-    database = settings.pg_database
+    ini = folder / f"pgbouncer-{name}.ini"
+    server = make_url(server_url)
     ini.write_text("\n".join([
         "[databases]",
-        f"{database} = host=127.0.0.1 port={settings.pg_port} dbname={database}",
+        f"{server.database} = host={server.host or '127.0.0.1'} port={server.port or 5432} dbname={server.database}",
         "[pgbouncer]",
-        "listen_addr = 127.0.0.1",
+        f"listen_addr = {listen}",
         f"listen_port = {settings.pooler_port}",
         "so_reuseport = 1",
         "unix_socket_dir =",
         "auth_type = scram-sha-256",
         f"auth_file = {users}",
+        f"server_tls_sslmode = {server.query.get('sslmode', 'prefer')}",  # as DATABASE_URL asks
         "pool_mode = transaction",
         f"default_pool_size = {POOL_SIZE}",
         f"max_client_conn = {MAX_CLIENTS}",
         "server_reset_query = DISCARD ALL",
         "server_reset_query_always = 1",
         "ignore_startup_parameters = extra_float_digits",
-        f"logfile = {folder / f'pgbouncer-{serve_port}.log'}",
-        f"pidfile = {folder / f'pgbouncer-{serve_port}.pid'}",
+        f"logfile = {folder / f'pgbouncer-{name}.log'}",
+        f"pidfile = {folder / f'pgbouncer-{name}.pid'}",
         "log_connections = 0",
         "log_disconnections = 0",
         "",

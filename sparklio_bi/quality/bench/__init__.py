@@ -27,7 +27,7 @@ import requests
 
 from sparklio_bi import config, datadir
 from sparklio_bi.config import PROJECT_ROOT
-from sparklio_bi.postgres import embedded_pg
+from sparklio_bi.postgres import embedded_pg, pooler, privileges
 from sparklio_bi.quality.bench.charts import measure_charts
 from sparklio_bi.quality.bench.dashboards import measure_dashboards, measure_renders
 from sparklio_bi.quality.bench.harness import (
@@ -46,6 +46,7 @@ from sparklio_bi.quality.bench.harness import (
     serve,
     stop_server,
 )
+from sparklio_bi.quality.bench.pooling import measure_pooling
 from sparklio_bi.quality.bench.ranges import (
     CUSTOM_RANGES,
     NAMED_RANGES,
@@ -125,6 +126,9 @@ def run(scale: float, runs: int, output: Path, data_dir: Path, skip_browser: boo
         session = rest.form_login(base, "admin", password)
         results = measure(base, session, owner_url, reader_url, runs,
                           render_cookie=None if skip_browser else session.cookies["session"], progress=progress)
+        if pooler.enabled(settings):
+            results["pooling"] = measure_pooling(base, session, owner_url, privileges.superset_url(owner_url, settings),
+                                                 reader_url, runs, progress)
         results["ranges"] = measure_ranges(base, session, owner_url, reader_url, runs, progress)
         results["targets"].update(range_targets(results["ranges"]))
         results["rollups"] = measure_rollups(base, session, owner_url, settings, runs, progress)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from sparklio_bi.quality.bench.dashboards import BROWSER_CONNECTIONS
+from sparklio_bi.quality.bench.pooling import pooling_lines
 from sparklio_bi.quality.reference import NOT_COMPARED
 
 TARGETS = {  # name -> (description, limit)
@@ -67,7 +68,7 @@ def summary_lines(results: dict) -> list[str]:
         lines.append(f"{d['title'][:34]:<34} {d['requests']:>4} {_ms(d['concurrent_ms']):>9} "
                      f"{_ms(d['concurrent_ms'], 'p95'):>9} {_ms(d['render_ms']):>11} {_ms(d['render_ms'], 'p95'):>11} "
                      f"{_ms(d.get('render_warm_browser_ms')):>9}")
-    lines.append("")
+    lines += ["", *pooling_lines(results.get("pooling")), ""]
     for name, target in results["targets"].items():
         state = "skipped" if target["met"] is None else "met" if target["met"] else "NOT MET"
         extra = f" ({target['figure']})" if "figure" in target else \
@@ -138,6 +139,9 @@ def markdown(results: dict) -> str:
         out.append(f"| {d['title']} | {d['requests']} | {_ms(d['concurrent_ms'])} | {_ms(d['concurrent_ms'], 'p95')} | "
                    f"{_ms(d['render_ms'])} | {_ms(d['render_ms'], 'p95')} | {_ms(d.get('render_warm_browser_ms'))} | "
                    f"{_ms(split.get('first_data_request'))} | {_ms(split.get('last_data'))} |")
+    if results.get("pooling"):
+        out += ["", "PgBouncer: " + results["pooling"]["how"] + ".", "",
+                *[f"- {line}" for line in pooling_lines(results["pooling"])]]
     ranged = results.get("ranges")
     if ranged:
         names = list(ranged["charts"][0]["ranges"]) if ranged["charts"] else []
