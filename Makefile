@@ -26,12 +26,13 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 # Debian packages the tests use for real: Chromium and ChromeDriver (browser tests),
-# redis-server (Redis samples) and pgbouncer (Superset's pooled connections). Installed when
-# missing, as root; otherwise the command is shown.
-DEBIAN_PACKAGES := chromium chromium-driver redis-server pgbouncer
+# redis-server (Redis samples, shared caches), pgbouncer (Superset's pooled connections) and
+# haproxy (two web nodes behind one address). Installed when missing, as root; otherwise the
+# command is shown.
+DEBIAN_PACKAGES := chromium chromium-driver redis-server pgbouncer haproxy
 system-packages:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v redis-server >/dev/null \
-	  && test -x /usr/sbin/pgbouncer || { \
+	  && test -x /usr/sbin/pgbouncer && test -x /usr/sbin/haproxy || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null; \
 	  else echo "the tests need Debian's $(DEBIAN_PACKAGES): sudo apt-get install $(DEBIAN_PACKAGES)" >&2; exit 1; fi; }
 

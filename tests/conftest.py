@@ -3,7 +3,9 @@ on a free port of its own, so the tests never touch the user's .data/), seeded d
 one bootstrapped Superset served over HTTP for every test module that needs it."""
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -163,11 +165,12 @@ def artifact(name: str) -> Path:
     return SCREENSHOTS.parent / (f"{worker}-{name}" if worker else name)
 
 
-def start_server(*args: str, log_name: str = "superset-server.log") -> tuple[subprocess.Popen, str]:
+def start_server(*args: str, log_name: str = "superset-server.log",
+                 env: dict | None = None) -> tuple[subprocess.Popen, str]:
     """`sparklio-bi serve` on a free port, once it answers /health: (process, base URL)."""
     port = free_port()
     log = open(artifact(log_name), "wb")
-    proc = subprocess.Popen([*CLI, "serve", "--port", str(port), *args], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([*CLI, "serve", "--port", str(port), *args], stdout=log, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -215,3 +218,28 @@ def dataset_ids(api) -> dict[str, int]:
 
 def csrf_header(api) -> dict:
     return {"X-CSRFToken": api.get(f"{api.base}/api/v1/security/csrf_token/", timeout=30).json()["result"]}
+
+
+@contextlib.contextmanager
+def running_redis(folder: Path):
+    """Debian's redis-server on a free loopback port, nothing saved: (URL, client)."""
+    import redis
+
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server (Debian's redis-server package) is needed; make test installs it"
+    port = free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--dir", str(folder)], stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    try:
+        for _ in range(50):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.1)
+        yield url, client
+    finally:
+        proc.terminate()
+        proc.wait(10)

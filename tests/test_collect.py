@@ -1,16 +1,12 @@
 """System samples for dashboard 5, with a real Redis server when REDIS_URL is set."""
 import os
-import shutil
-import subprocess
-import time
 
 import pytest
-import redis
 
 from sparklio_bi import config
 from sparklio_bi.postgres import database
 from sparklio_bi.warehouse import collect
-from tests.conftest import free_port
+from tests.conftest import free_port, running_redis
 from tests.test_cli import assert_one_line_error, run_cli
 
 
@@ -38,22 +34,8 @@ def test_postgres_samples(seeded_url):
 
 @pytest.fixture()
 def redis_server(tmp_path):
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server (Debian's redis-server package) is needed; .ci/run installs it"
-    port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    for _ in range(50):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.1)
-    yield url, client
-    proc.terminate()
-    proc.wait(10)
+    with running_redis(tmp_path) as started:
+        yield started
 
 
 def test_redis_and_celery_samples(seeded_url, redis_server, monkeypatch):

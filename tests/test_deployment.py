@@ -126,8 +126,22 @@ def test_only_the_postgres_service_holds_the_superuser():
 
 
 def test_web_port_is_published_on_loopback_by_default():
-    ports = SERVICES["superset"]["ports"]
-    assert ports == ["${SUPERSET_BIND:-127.0.0.1}:${SUPERSET_PORT:-8088}:8088"]
+    """By the proxy, so `--scale superset=N` has N replicas behind one address (no two
+    replicas can publish one host port)."""
+    assert SERVICES["proxy"]["ports"] == ["${SUPERSET_BIND:-127.0.0.1}:${SUPERSET_PORT:-8088}:8088"]
+    assert "ports" not in SERVICES["superset"]
+    assert SERVICES["proxy"]["depends_on"]["superset"]["condition"] == "service_healthy"
+
+
+def test_the_proxys_configuration_is_valid_and_reaches_every_replica():
+    """Debian's haproxy (make test installs it) checks the file the proxy service mounts."""
+    import subprocess
+
+    config = ROOT / "scripts" / "haproxy.cfg"
+    assert "./scripts/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro" in SERVICES["proxy"]["volumes"]
+    done = subprocess.run(["/usr/sbin/haproxy", "-c", "-f", str(config)], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"server-template \w+ 1-\d+ superset:8088 check resolvers docker", config.read_text())
 
 
 def test_settings_the_compose_file_passes_are_read_by_the_bundle():

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
+from sqlalchemy.engine import make_url
 
 from sparklio_bi.cli.base import main, settings
 from sparklio_bi.postgres import database, embedded_pg
@@ -127,6 +129,32 @@ def db_pooler(listen: str, server_url: str | None) -> None:
     if user:  # as root: PgBouncer refuses to run as root
         command = [command[0], "--user", user, *command[1:]]
     os.execv(command[0], command)
+
+
+@db.command("standby")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--port", type=int, default=5434, show_default=True, help="Port the standby listens on (127.0.0.1).")
+@click.option("--stop", "stopping", is_flag=True, help="Stop the standby in FOLDER instead.")
+def db_standby(folder: Path, port: int, stopping: bool) -> None:
+    """Make a hot standby of the embedded server in FOLDER (pg_basebackup over loopback, streaming
+    replication) and start it on PORT; prints the SPARKLIO_READER_URL that points Superset's reads
+    at it (then `bootstrap` or `assets import`). Migrations, seeding and the refresh keep writing
+    to the primary.
+
+    Example: sparklio-bi db standby .data/standby --port 5434
+    """
+    from sparklio_bi.postgres import standby
+
+    if stopping:
+        standby.stop(folder)
+        click.echo(f"standby in {folder} stopped")
+        return
+    s = settings()
+    if not s.embedded:
+        raise click.ClickException("db standby copies the embedded server; with DATABASE_URL, point "
+                                   "SPARKLIO_READER_URL at your own standby")
+    url = make_url(standby.create(s, folder.resolve(), port))
+    click.echo(f"SPARKLIO_READER_URL=postgresql://{url.host}:{url.port}/{url.database}")
 
 
 @db.command("upgrade")

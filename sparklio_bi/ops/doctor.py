@@ -12,11 +12,13 @@ from sqlalchemy.engine import make_url
 
 from sparklio_bi import config
 from sparklio_bi.ops import server
-from sparklio_bi.postgres import database, embedded_pg, pooler, privileges
+from sparklio_bi.postgres import database, embedded_pg, pooler, privileges, standby
 from sparklio_bi.superset import app, assets, secret_key
 from sparklio_bi.warehouse import indexes, migrate, rollups
 
 MIN_FREE_BYTES = 1 * 2**30
+MAX_STANDBY_BEHIND_BYTES = 64 * 2**20  # a standby further behind than this: the charts lag the primary
+MAX_STANDBY_DELAY_SECONDS = 60  # ... or replaying more than this late (the primary's pg_stat_replication)
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,14 @@ def check_reads(ctx: Context) -> Check:
     if missing:
         fix = "sparklio-bi serve (it starts PgBouncer)" if pooler.enabled(ctx.settings) else "check the standby"
         return Check("reads", False, f"{where}: {'; '.join(missing)}", fix)
-    return Check("reads", True, f"Superset reads through {where}, the reader's limits in force")
+    behind = standby.lag(ctx.url(), url)
+    if not behind.in_recovery:
+        return Check("reads", True, f"Superset reads through {where}, the reader's limits in force")
+    delay = f", replay lag {behind.replay_delay_seconds:.1f}s" if behind.replay_delay_seconds is not None else ""
+    said = f"Superset reads a standby, {where}, {behind.behind_bytes:,} bytes of WAL behind the primary{delay}"
+    if behind.behind_bytes > MAX_STANDBY_BEHIND_BYTES or (behind.replay_delay_seconds or 0) > MAX_STANDBY_DELAY_SECONDS:
+        return Check("reads", False, said, "the charts lag the primary: check the standby's replication")
+    return Check("reads", True, said)
 
 
 def check_secret_key(ctx: Context) -> Check:

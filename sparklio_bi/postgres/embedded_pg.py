@@ -92,7 +92,7 @@ def _ensure_system_user(user: str) -> None:
                        check=True, capture_output=True, text=True)
 
 
-def _grant_traverse(path: Path) -> None:
+def grant_traverse(path: Path) -> None:
     """Let the server's system user reach `path` and the binaries: o+x on every parent
     (not on `path` itself: PostgreSQL insists its data directory is private)."""
     binaries = postgres_bin_path()
@@ -144,7 +144,7 @@ def _initdb(settings: Settings, user: str | None) -> None:
         pwfile.write(password + "\n")
     try:
         if user:
-            _grant_traverse(settings.pg_dir)
+            grant_traverse(settings.pg_dir)
             uid, gid = pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid
             os.chown(settings.pg_dir, uid, gid)
             os.chown(pwfile.name, uid, gid)
@@ -284,7 +284,7 @@ def _start(settings: Settings, extra_databases: tuple[str, ...]) -> Status:
     if not (settings.pg_dir / "PG_VERSION").exists():
         _initdb(settings, user)
     elif user:
-        _grant_traverse(settings.pg_dir)
+        grant_traverse(settings.pg_dir)
     _remove_stale_pid_file(settings)
     log = settings.data_dir / datadir.PG_LOG
     log.touch(mode=0o600)
