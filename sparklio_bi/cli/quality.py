@@ -26,8 +26,12 @@ from sparklio_bi.cli.base import main, settings
               help="Seed again even when the bench's database already holds this scale.")
 @click.option("--port", type=click.IntRange(1, 65535), default=None, show_default="a free port",
               help="Port of the bench's Superset.")
+@click.option("--source-indexes", type=click.Choice(["all", "none"]), default="all", show_default=True,
+              help="none: measure with only primary keys on Sparklio's tables (the indexes doctor checks are "
+                   "dropped, then built again at the end); charts, dashboards and the refresh only; writes "
+                   "benchmarks/results-no-indexes.json.")
 def bench(scale: float, runs: int, output: Path | None, data_dir: Path | None, skip_browser: bool, keep: bool,
-          reseed: bool, port: int | None) -> None:
+          reseed: bool, port: int | None, source_indexes: str) -> None:
     """Benchmark the 29 charts and 8 dashboards on a bundle of its own: bootstrap (data of the same
     scale re-used), serve, then time each chart's reference SQL, generated SQL, data API (forced
     and cached), each dashboard's requests fired concurrently and its cold render in Chromium.
@@ -44,18 +48,18 @@ def bench(scale: float, runs: int, output: Path | None, data_dir: Path | None, s
     def progress(line: str) -> None:
         click.echo(f"[{time.monotonic() - started:6.0f}s] {line}", err=True)
 
+    output = output or (benchmark.NO_INDEXES_OUTPUT if source_indexes == "none" else benchmark.DEFAULT_OUTPUT)
     try:
-        results = benchmark.run(scale, runs, output or benchmark.DEFAULT_OUTPUT, data_dir or benchmark.DEFAULT_DIR,
+        results = benchmark.run(scale, runs, output, data_dir or benchmark.DEFAULT_DIR,
                                 skip_browser, keep, reseed, port, progress, benchmark.command_line(),
-                                settings().data_dir)
+                                settings().data_dir, source_indexes)
     except benchmark.BenchError as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         raise click.ClickException("interrupted: the bench's Superset and PostgreSQL were stopped") from None
     for line in benchmark.summary_lines(results):
         click.echo(line)
-    written = output or benchmark.DEFAULT_OUTPUT
-    click.echo(f"\nwritten: {written} and {written.with_name(benchmark.MARKDOWN_NAME)} "
+    click.echo(f"\nwritten: {output} and {benchmark.markdown_path(output)} "
                f"({results['total_seconds']:.0f}s in all)")
 
 

@@ -34,13 +34,16 @@ from sparklio_bi.quality.bench.harness import (
     DEFAULT_DIR,
     DEFAULT_OUTPUT,
     MARKDOWN_NAME,
+    NO_INDEXES_OUTPUT,
     BenchError,
     Progress,
     bench_environment,
     bootstrap,
+    drop_source_indexes,
     free_port,
     git_revision,
     machine,
+    markdown_path,
     row_counts,
     run_cli,
     serve,
@@ -60,7 +63,8 @@ from sparklio_bi.quality.bench.upkeep import measure_rollups, rollup_targets
 from sparklio_bi.superset import rest
 
 # what the CLI and the tests use, each defined in its module
-__all__ = ["CUSTOM_RANGES", "DEFAULT_DIR", "DEFAULT_OUTPUT", "MARKDOWN_NAME", "NAMED_RANGES", "TARGETS", "BenchError",
+__all__ = ["CUSTOM_RANGES", "DEFAULT_DIR", "DEFAULT_OUTPUT", "MARKDOWN_NAME", "NO_INDEXES_OUTPUT", "markdown_path",
+           "NAMED_RANGES", "TARGETS", "BenchError",
            "command_line", "markdown", "measure", "measure_ranges", "queries_for_ranges", "range_targets",
            "ranged_charts", "run", "summary_lines"]
 
@@ -79,9 +83,12 @@ def measure(base: str, session: requests.Session, owner_url: str, reader_url: st
 
 
 def run(scale: float, runs: int, output: Path, data_dir: Path, skip_browser: bool, keep: bool, reseed: bool,
-        port: int | None, progress: Progress, command: str, install_dir: Path) -> dict:
+        port: int | None, progress: Progress, command: str, install_dir: Path, source_indexes: str = "all") -> dict:
     """The whole benchmark on a bundle of its own (never `install_dir`, the install's data dir);
-    returns the results written to `output`."""
+    returns the results written to `output`. `source_indexes` "none": Sparklio's tables keep only
+    their primary keys while it measures (the indexes of warehouse/indexes.py are dropped, then
+    built again at the end): the charts, the dashboards and the refresh, not the time ranges,
+    the renders or the pooler."""
     from sqlalchemy.engine import make_url
 
     if port is not None and embedded_pg.port_taken(port):
@@ -101,7 +108,7 @@ def run(scale: float, runs: int, output: Path, data_dir: Path, skip_browser: boo
     env = bench_environment(data_dir, pg_port)
     settings = config.load(env)
     started = time.perf_counter()
-    server, web_port = None, port or free_port()
+    server, web_port, dropped = None, port or free_port(), []
     progress(f"bench data dir {data_dir}, embedded PostgreSQL on 127.0.0.1:{pg_port}")
     try:
         boot = bootstrap(env, data_dir, scale, reseed, progress)
@@ -120,29 +127,37 @@ def run(scale: float, runs: int, output: Path, data_dir: Path, skip_browser: boo
             .render_as_string(hide_password=False)
         counts = row_counts(owner_url)
         progress("rows: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
+        if source_indexes == "none":
+            skip_browser, dropped = True, drop_source_indexes(owner_url, settings)
+            progress(f"source indexes dropped (built again at the end): {', '.join(dropped)}")
         server = serve(env, data_dir, web_port, progress)
         base = f"http://127.0.0.1:{web_port}"
         password = (data_dir / datadir.ADMIN_PASSWORD).read_text().strip()
         session = rest.form_login(base, "admin", password)
         results = measure(base, session, owner_url, reader_url, runs,
                           render_cookie=None if skip_browser else session.cookies["session"], progress=progress)
-        if pooler.enabled(settings):
+        if pooler.enabled(settings) and not dropped:
             results["pooling"] = measure_pooling(base, session, owner_url, privileges.superset_url(owner_url, settings),
                                                  reader_url, runs, progress)
-        results["ranges"] = measure_ranges(base, session, owner_url, reader_url, runs, progress)
-        results["targets"].update(range_targets(results["ranges"]))
+        if not dropped:
+            results["ranges"] = measure_ranges(base, session, owner_url, reader_url, runs, progress)
+            results["targets"].update(range_targets(results["ranges"]))
         results["rollups"] = measure_rollups(base, session, owner_url, settings, runs, progress)
         results["rollups"]["full_rebuild_s"] = boot.get("rollups_full_seconds")
         results["targets"].update(rollup_targets(results["rollups"]))
         results = {"machine": machine(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                    "git_revision": git_revision(), "command": command, "scale": scale, "data_dir": str(data_dir),
+                   "source_indexes": source_indexes, "indexes_dropped": dropped,
                    "row_counts": counts, "bootstrap": boot,
                    "total_seconds": round(time.perf_counter() - started, 1), **results}
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(results, indent=2, default=str) + "\n")
-        output.with_name(MARKDOWN_NAME).write_text(markdown(results))
+        markdown_path(output).write_text(markdown(results))
         return results
     finally:
+        if dropped:
+            progress("building the source indexes again (db indexes --create)")
+            run_cli(env, "db", "indexes", "--create", timeout=3600)
         if server is not None and not keep:
             progress("stopping Superset")
             stop_server(server)

@@ -19,11 +19,28 @@ from sparklio_bi import config
 from sparklio_bi.config import PROJECT_ROOT
 from sparklio_bi.errors import ExpectedError
 from sparklio_bi.postgres import database
+from sparklio_bi.warehouse import indexes
 from sparklio_bi.warehouse.views import SOURCE_TABLES
 
 DEFAULT_DIR = PROJECT_ROOT / ".data-bench"
 DEFAULT_OUTPUT = PROJECT_ROOT / "benchmarks" / "results.json"
 MARKDOWN_NAME = "RESULTS-dashboards.md"
+NO_INDEXES_OUTPUT = PROJECT_ROOT / "benchmarks" / "results-no-indexes.json"
+
+
+def markdown_path(output: Path) -> Path:
+    """The Markdown tables beside `output`: RESULTS-dashboards.md for results.json, else its name in .md."""
+    return output.with_name(MARKDOWN_NAME) if output.name == DEFAULT_OUTPUT.name else output.with_suffix(".md")
+
+
+def drop_source_indexes(owner_url: str, settings: config.Settings) -> list[str]:
+    """Drop the indexes of warehouse/indexes.py from the bench's own source tables (only primary
+    keys left, as on a database that never had them); returns the names dropped."""
+    names = [found.existing for found in indexes.survey(owner_url, settings) if found.existing]
+    with database.connect(owner_url, autocommit=True) as conn, conn.cursor() as cur:
+        for name in names:
+            cur.execute(f'drop index if exists {settings.source_schema}."{name}"')
+    return names
 CLI = [sys.executable, "-m", "sparklio_bi.cli"]
 # Every variable of the user's install (all that Settings reads): the bench's children run on the
 # defaults, on a data dir and server of their own

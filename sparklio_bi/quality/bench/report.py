@@ -91,6 +91,9 @@ def markdown(results: dict) -> str:
            "after one warm-up; times in ms.", ""]
     if results.get("row_counts"):
         out += ["Rows: " + ", ".join(f"{t} {n:,}" for t, n in results["row_counts"].items()) + ".", ""]
+    if results.get("indexes_dropped"):
+        out += ["**Without the source indexes** (`--source-indexes none`: only primary keys on Sparklio's tables; "
+                "dropped: " + ", ".join(results["indexes_dropped"]) + "); no time ranges, renders or pooler.", ""]
     boot = results.get("bootstrap") or {}
     if boot:
         parts = [f"bootstrap {boot.get('seconds', 0):.1f} s"]
