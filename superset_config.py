@@ -85,16 +85,19 @@ FILTER_STATE_CACHE_CONFIG = _cache("filter", 86400)
 EXPLORE_FORM_DATA_CACHE_CONFIG = _cache("explore", 86400)
 
 if _REDIS_URL:
-    class CeleryConfig:  # noqa: D101 - Superset reads this class by name
+    # Superset's own Celery settings (its task modules and the beat entries reports.scheduler, every
+    # minute, and reports.prune_log), on Redis; `serve` runs the worker and beat beside gunicorn
+    from superset.config import CeleryConfig as _SupersetCelery
+
+    class CeleryConfig(_SupersetCelery):  # noqa: D101 - Superset reads this class by name
         broker_url = _REDIS_URL
         result_backend = _REDIS_URL
-        worker_prefetch_multiplier = 1
-        task_acks_late = False
 
     CELERY_CONFIG = CeleryConfig
 
 FEATURE_FLAGS = {
-    "ALERT_REPORTS": _env("SUPERSET_ALERT_REPORTS", "false").lower() == "true",
+    # Alerts & Reports need Celery (worker and beat), so Redis: on by default when REDIS_URL is set
+    "ALERT_REPORTS": _env("SUPERSET_ALERT_REPORTS", "true" if _REDIS_URL else "false").lower() == "true",
     # Brand rules (row-level security) apply to SQL Lab queries on the datasets they name too.
     "RLS_IN_SQLLAB": True,
     # The rollup datasets' SQL reads the chart's time range ({{ from_dttm }}, {{ to_dttm }}) and

@@ -13,6 +13,7 @@ READER_PASSWORD = "pg-reader-password"  # the read-only role's password, unless 
 ADMIN_PASSWORD = "superset-admin-password"  # Superset's admin password in demo mode
 SECRET_KEY = "superset-secret-key"  # Superset's SECRET_KEY in demo mode
 POOLER = "pgbouncer"  # PgBouncer's ini, auth file (0600), log and pid, when serve runs it
+CELERY_BEAT_SCHEDULE = "celerybeat-schedule"  # Celery beat's record of what it last sent
 SUPERSET_CACHE = "superset-cache"  # the chart data cache both gunicorn workers share (no REDIS_URL)
 
 

@@ -16,8 +16,8 @@ BUNDLE_PYTHON = [ROOT / "superset_config.py", *sorted((ROOT / "sparklio_bi").rgl
 SECRETS = {  # secret -> the services that may hold it (in a URL or on its own)
     "POSTGRES_PASSWORD": {"postgres"},
     "SPARKLIO_OWNER_PASSWORD": {"postgres", "superset-init", "collector", "rollups"},
-    "SUPERSET_METADATA_PASSWORD": {"postgres", "superset-init", "superset"},
-    "SUPERSET_SECRET_KEY": {"superset-init", "superset"},
+    "SUPERSET_METADATA_PASSWORD": {"postgres", "superset-init", "superset", "superset-worker", "superset-beat"},
+    "SUPERSET_SECRET_KEY": {"superset-init", "superset", "superset-worker", "superset-beat"},
     "SUPERSET_ADMIN_PASSWORD": {"superset-init"},
     "SPARKLIO_READER_PASSWORD": {"superset-init", "pgbouncer"},
 }

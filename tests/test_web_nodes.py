@@ -46,7 +46,9 @@ def nodes(bootstrapped, tmp_path_factory):
     folder = tmp_path_factory.mktemp("web-nodes")
     with running_redis(folder) as (redis_url, client):
         env = dict(os.environ, REDIS_URL=redis_url, SUPERSET_AUTH_RATE_LIMIT=f"{LOGIN_LIMIT} per hour")
-        started = [start_server("--collect-interval", "0", log_name=f"node-{name}.log", env=env) for name in "ab"]
+        # node a runs Celery's worker and beat, node b none (one beat per deployment)
+        started = [start_server("--collect-interval", "0", *([] if name == "a" else ["--no-celery"]),
+                                log_name=f"node-{name}.log", env=env) for name in "ab"]
         bases = [base for _, base in started]
         port = free_port()
         servers = "\n".join(f"    server node{i} {base.split('//')[1]} check inter 2s" for i, base in enumerate(bases))

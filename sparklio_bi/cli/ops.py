@@ -74,16 +74,20 @@ def doctor(superset_url: str, collect_interval: float, skip: tuple[str, ...]) ->
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--collect-interval", type=click.FloatRange(min=0), default=60, show_default=True,
               help="Sample system resources every SECONDS while serving (0: off).")
-def serve(host: str, port: int, workers: int, collect_interval: float) -> None:
-    """Serve Superset (gunicorn) until interrupted.
+@click.option("--celery/--no-celery", default=True, show_default=True,
+              help="With REDIS_URL: run Superset's Celery worker and beat (Alerts & Reports) beside it. "
+                   "One beat per deployment: --no-celery on every web node but one.")
+def serve(host: str, port: int, workers: int, collect_interval: float, celery: bool) -> None:
+    """Serve Superset (gunicorn) until interrupted, with the rollup refresher, the sampler and,
+    when REDIS_URL is set, Superset's Celery worker and beat.
 
     Example: sparklio-bi serve --port 8088
     """
-    _serve(host, port, workers, collect_interval)
+    _serve(host, port, workers, collect_interval, celery)
 
 
-def _serve(host: str, port: int, workers: int, collect_interval: float) -> None:
+def _serve(host: str, port: int, workers: int, collect_interval: float, celery: bool = True) -> None:
     from sparklio_bi.ops import server
 
-    server.serve(settings(), host, port, workers, collect_interval, step)
+    server.serve(settings(), host, port, workers, collect_interval, step, celery)
 

@@ -230,6 +230,22 @@ def check_serve(ctx: Context) -> Check:
     return Check("serve", True, f"{ports}: {', '.join(names)} up" + (f"; {'; '.join(notes)}" if notes else ""))
 
 
+def check_alerts(ctx: Context) -> Check:
+    """Alerts & Reports: off without Redis (they need Celery), else whether a serve of this data
+    dir runs Superset's Celery worker and beat (docker-compose runs them as services)."""
+    if not ctx.settings.redis_url:
+        return Check("alerts", True, "off: no REDIS_URL (Superset's Alerts & Reports need Celery on Redis)")
+    running = {child["name"] for serving in server.serve_status(ctx.settings.data_dir)
+               for child in serving["children"] if child["up"]}
+    if not server.serve_status(ctx.settings.data_dir):
+        return Check("alerts", True, "REDIS_URL set; no serve here runs Celery (docker-compose runs it as services)")
+    missing = sorted({"celery-worker", "celery-beat"} - running)
+    if missing:
+        return Check("alerts", False, f"REDIS_URL set but {' and '.join(missing)} not running",
+                     "sparklio-bi serve (one node with --celery) runs them")
+    return Check("alerts", True, "on: Superset's Celery worker and beat run beside serve")
+
+
 def check_disk(ctx: Context) -> Check:
     existing = next(p for p in (ctx.settings.data_dir, *ctx.settings.data_dir.parents) if p.exists())
     free = shutil.disk_usage(existing).free
@@ -243,7 +259,7 @@ CHECKS: dict[str, Callable[[Context], Check | list[Check]]] = {
     "reader": check_reader, "reads": check_reads,
     "secret-key": check_secret_key, "superset": check_superset, "assets": check_assets,
     "collector": check_collector, "rollups": check_rollups,
-    "rollup-content": check_rollup_content, "serve": check_serve, "disk": check_disk,
+    "rollup-content": check_rollup_content, "serve": check_serve, "alerts": check_alerts, "disk": check_disk,
 }
 NEED_DATABASE = {"migrations", "views", "indexes", "reader", "reads", "collector", "rollups", "rollup-content", "assets"}
 

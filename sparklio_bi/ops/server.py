@@ -197,10 +197,20 @@ def _own_child(name: str, *args: str) -> Child:
     return Child(name, [sys.executable, "-m", "sparklio_bi.cli", *args])
 
 
+def celery_command(role: str, data_dir: Path) -> list[str]:
+    """Superset's Celery worker or beat (what runs Alerts & Reports), as its docker image runs them;
+    beat keeps its schedule in the data dir."""
+    celery = [str(Path(sys.executable).parent / "celery"), "--app=superset.tasks.celery_app:app"]
+    if role == "worker":
+        return [*celery, "worker", "--pool=prefork", "--concurrency=2", "-O", "fair", "--loglevel=WARNING"]
+    return [*celery, "beat", "--schedule", str(data_dir / datadir.CELERY_BEAT_SCHEDULE), "--loglevel=WARNING"]
+
+
 def serve(settings: config.Settings, host: str, port: int, workers: int, collect_interval: float,
-          say: Callable[[str], None]) -> None:
+          say: Callable[[str], None], celery: bool = True) -> None:
     """Serve until interrupted (Ctrl-C or SIGTERM stop everything started here); ServeError when
-    Superset cannot start or keeps failing."""
+    Superset cannot start or keeps failing. With REDIS_URL (and `celery`), Superset's Celery
+    worker and beat run beside gunicorn: Alerts & Reports."""
     check_can_start(settings, host, port)
     if not settings.superset_database_url:
         database.analytics_url(settings)  # starts the embedded server (Superset's metadata) if it is down
@@ -213,6 +223,9 @@ def serve(settings: config.Settings, host: str, port: int, workers: int, collect
         children.insert(0, Child("pgbouncer", pooler.command(ini), user=embedded_pg.run_as()))
     if collect_interval:
         children.append(_own_child("collector", "collect", "--interval", str(collect_interval)))
+    if settings.redis_url and celery:
+        children += [Child(f"celery-{role}", celery_command(role, settings.data_dir), env=app.environment(settings))
+                     for role in ("worker", "beat")]
     signal.signal(signal.SIGTERM, _interrupt)  # stop the children on `kill` as on Ctrl-C
     with serve_lock(settings.data_dir, port):
         say(f"Superset on http://{host}:{port}/ (Ctrl-C to stop)")
