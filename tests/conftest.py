@@ -172,17 +172,24 @@ def start_server(*args: str, log_name: str = "superset-server.log",
     log = open(artifact(log_name), "wb")
     proc = subprocess.Popen([*CLI, "serve", "--port", str(port), *args], stdout=log, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
+    wait_for_health(base, proc, 120, f"sparklio-bi serve (see {artifact(log_name)})")
+    return proc, base
+
+
+def wait_for_health(base: str, proc: subprocess.Popen, seconds: float, what: str, tick: float = 1) -> None:
+    """Until `base`/health answers 200; fails when `proc` exits first or after `seconds` (then
+    `proc` is stopped)."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             if requests.get(f"{base}/health", timeout=5).status_code == 200:
-                return proc, base
+                return
         except requests.RequestException:
             pass
-        assert proc.poll() is None, f"sparklio-bi serve exited early; see {artifact(log_name)}"
-        time.sleep(1)
+        assert proc.poll() is None, f"{what} exited early"
+        time.sleep(tick)
     proc.terminate()
-    raise AssertionError("Superset did not answer /health within 120 s")
+    raise AssertionError(f"{what} did not answer /health within {seconds:g} s")
 
 
 @pytest.fixture(scope="session")

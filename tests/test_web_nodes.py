@@ -7,12 +7,20 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 
 import pytest
 import requests
 
-from tests.conftest import ADMIN_PASSWORD, TokenSession, chart_ids, form_login, free_port, running_redis, start_server
+from tests.conftest import (
+    ADMIN_PASSWORD,
+    TokenSession,
+    chart_ids,
+    form_login,
+    free_port,
+    running_redis,
+    start_server,
+    wait_for_health,
+)
 
 LOGIN_LIMIT = 20  # login posts an hour (a window no test run crosses) per client address, these nodes only
 
@@ -58,15 +66,7 @@ def nodes(bootstrapped, tmp_path_factory):
                                  stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if requests.get(f"{base}/health", timeout=5).status_code == 200:
-                        break
-                except requests.RequestException:
-                    pass
-                assert proxy.poll() is None and time.monotonic() < deadline, "HAProxy did not answer"
-                time.sleep(0.3)
+            wait_for_health(base, proxy, 30, "HAProxy", tick=0.3)
             yield base, bases, client
         finally:
             proxy.terminate()

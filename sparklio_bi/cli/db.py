@@ -1,6 +1,7 @@
 """`sparklio-bi db ...`: the embedded PostgreSQL and the views' migrations (Alembic, thin)."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import click
 from sqlalchemy.engine import make_url
 
 from sparklio_bi.cli.base import main, settings
-from sparklio_bi.postgres import database, embedded_pg
+from sparklio_bi.postgres import database, embedded_pg, pooler, privileges, standby
 from sparklio_bi.warehouse import indexes, migrate
 
 # --- database ------------------------------------------------------------------------------
@@ -113,10 +114,6 @@ def db_pooler(listen: str, server_url: str | None) -> None:
 
     Example: sparklio-bi db pooler --listen 0.0.0.0 --server postgresql://postgres:5432/sparklio
     """
-    import os
-
-    from sparklio_bi.postgres import pooler, privileges
-
     s = settings()
     problem = pooler.port_problem(s)
     if problem:
@@ -143,8 +140,6 @@ def db_standby(folder: Path, port: int, stopping: bool) -> None:
 
     Example: sparklio-bi db standby .data/standby --port 5434
     """
-    from sparklio_bi.postgres import standby
-
     if stopping:
         standby.stop(folder)
         click.echo(f"standby in {folder} stopped")

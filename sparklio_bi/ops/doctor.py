@@ -108,11 +108,12 @@ def check_reads(ctx: Context) -> Check:
     url = privileges.superset_url(ctx.url(), ctx.settings)
     if url == privileges.reader_url(ctx.url(), ctx.settings):
         return Check("reads", True, "Superset reads the primary directly")
-    where = (f"PgBouncer on 127.0.0.1:{ctx.settings.pooler_port}" if pooler.enabled(ctx.settings)
-             else f"SPARKLIO_READER_URL ({make_url(url).host}:{make_url(url).port})")
+    pooled, target = pooler.enabled(ctx.settings), make_url(url)
+    where = f"PgBouncer on 127.0.0.1:{ctx.settings.pooler_port}" if pooled else \
+        f"SPARKLIO_READER_URL ({target.host}:{target.port})"
     missing = privileges.missing_limits(url, ctx.settings)
     if missing:
-        fix = "sparklio-bi serve (it starts PgBouncer)" if pooler.enabled(ctx.settings) else "check the standby"
+        fix = "sparklio-bi serve (it starts PgBouncer)" if pooled else "check the standby"
         return Check("reads", False, f"{where}: {'; '.join(missing)}", fix)
     behind = standby.lag(ctx.url(), url)
     if not behind.in_recovery:
@@ -235,9 +236,9 @@ def check_alerts(ctx: Context) -> Check:
     dir runs Superset's Celery worker and beat (docker-compose runs them as services)."""
     if not ctx.settings.redis_url:
         return Check("alerts", True, "off: no REDIS_URL (Superset's Alerts & Reports need Celery on Redis)")
-    running = {child["name"] for serving in server.serve_status(ctx.settings.data_dir)
-               for child in serving["children"] if child["up"]}
-    if not server.serve_status(ctx.settings.data_dir):
+    serving = server.serve_status(ctx.settings.data_dir)
+    running = {child["name"] for serve in serving for child in serve["children"] if child["up"]}
+    if not serving:
         return Check("alerts", True, "REDIS_URL set; no serve here runs Celery (docker-compose runs it as services)")
     missing = sorted({"celery-worker", "celery-beat"} - running)
     if missing:

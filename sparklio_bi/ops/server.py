@@ -162,17 +162,15 @@ def who_holds(port: int) -> str:
     """What listens on the port, named when it is an orphan of an earlier serve."""
     import psutil
 
-    with contextlib.suppress(psutil.Error, OSError):
-        for conn in psutil.net_connections(kind="tcp"):
-            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
-                process = psutil.Process(conn.pid)
-                command = " ".join(process.cmdline())
-                if "gunicorn" in command and "superset.app:create_app()" in command:
-                    while (parent := process.parent()) and parent.cmdline() == process.cmdline():
-                        process = parent  # a worker shares the socket: name its master
-                    return (f"a gunicorn serving Superset (pid {process.pid}) that no sparklio-bi serve supervises "
-                            f"(left by an earlier one): stop it with `kill {process.pid}`")
-                return f"another program (pid {conn.pid}: {command[:80]}): stop it or pass --port"
+    for process in embedded_pg.listeners(port):
+        with contextlib.suppress(psutil.Error, OSError):
+            pid, command = process.pid, " ".join(process.cmdline())
+            if "gunicorn" in command and "superset.app:create_app()" in command:
+                while (parent := process.parent()) and parent.cmdline() == process.cmdline():
+                    process = parent  # a worker shares the socket: name its master
+                return (f"a gunicorn serving Superset (pid {process.pid}) that no sparklio-bi serve supervises "
+                        f"(left by an earlier one): stop it with `kill {process.pid}`")
+            return f"another program (pid {pid}: {command[:80]}): stop it or pass --port"
     return "another program: stop it or pass --port"
 
 

@@ -107,9 +107,11 @@ def grant_traverse(path: Path) -> None:
             sub.chmod(wanted)
 
 
-def _pg(binary: str, *args: str, user: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+def run_binary(binary: str, *args: str, user: str | None = None, env: dict[str, str] | None = None,
+               timeout: float = 60) -> subprocess.CompletedProcess:
+    """One of the embedded server's binaries (initdb, pg_ctl, pg_basebackup), its output captured."""
     cmd = [str(postgres_bin_path() / binary), *args]
-    return subprocess.run(cmd, user=user, capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(cmd, user=user, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def password_file(settings: Settings) -> Path:
@@ -148,7 +150,7 @@ def _initdb(settings: Settings, user: str | None) -> None:
             uid, gid = pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid
             os.chown(settings.pg_dir, uid, gid)
             os.chown(pwfile.name, uid, gid)
-        done = _pg("initdb", "-D", str(settings.pg_dir), "-U", SUPERUSER, "--pwfile", pwfile.name,
+        done = run_binary("initdb", "-D", str(settings.pg_dir), "-U", SUPERUSER, "--pwfile", pwfile.name,
                    "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8",
                    "--locale=C", user=user, timeout=180)
     finally:
@@ -199,6 +201,18 @@ def status(settings: Settings) -> Status:
     if found is None:
         return Status(False, None, None, settings.pg_dir)
     return Status(True, found[0], found[1], settings.pg_dir)
+
+
+def listeners(port: int) -> list:
+    """The processes listening on TCP `port` that this user may see (psutil.Process objects)."""
+    import psutil
+
+    found = []
+    with contextlib.suppress(psutil.Error, OSError):
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
+                found.append(psutil.Process(conn.pid))
+    return found
 
 
 def port_taken(port: int, host: str = HOST) -> bool:
@@ -292,7 +306,7 @@ def _start(settings: Settings, extra_databases: tuple[str, ...]) -> Status:
     if user:
         os.chown(log, pwd.getpwnam(user).pw_uid, -1)
     options = " ".join([f"-p {settings.pg_port}", f"-c listen_addresses={HOST}", *SERVER_OPTIONS])
-    done = _pg("pg_ctl", "-D", str(settings.pg_dir), "-l", str(log), "-o", options, "-w", "-t", "60",
+    done = run_binary("pg_ctl", "-D", str(settings.pg_dir), "-l", str(log), "-o", options, "-w", "-t", "60",
                "start", user=user, timeout=90)
     if done.returncode != 0:
         tail = log.read_text().strip().splitlines()[-1:] if log.exists() else []
@@ -310,7 +324,7 @@ def stop(settings: Settings) -> bool:
     """Stop the embedded server; False if it was not running."""
     if not status(settings).running:
         return False
-    done = _pg("pg_ctl", "-D", str(settings.pg_dir), "-m", "fast", "-w", "stop", user=run_as(), timeout=90)
+    done = run_binary("pg_ctl", "-D", str(settings.pg_dir), "-m", "fast", "-w", "stop", user=run_as(), timeout=90)
     if done.returncode != 0:
         raise EmbeddedPgError(f"pg_ctl stop failed: {done.stderr.strip()}")
     return True

@@ -37,10 +37,11 @@ def enabled(settings: config.Settings) -> bool:
     always (refused when it is not installed), `auto` when installed and the server is embedded."""
     if settings.pooler == "none" or not settings.embedded or settings.reader_target_url:
         return False
-    if settings.pooler == "pgbouncer" and binary() is None:
+    installed = binary() is not None
+    if settings.pooler == "pgbouncer" and not installed:
         raise PoolerError("SPARKLIO_POOLER=pgbouncer but pgbouncer is not installed "
                           "(apt-get install pgbouncer, or SPARKLIO_POOLER=none)")
-    return binary() is not None
+    return installed
 
 
 def write_config(settings: config.Settings, server_url: str, reader_password: str, name: str,
@@ -93,10 +94,9 @@ def port_problem(settings: config.Settings) -> str | None:
     if not embedded_pg.port_taken(settings.pooler_port):
         return None
     folder = str(settings.data_dir / datadir.POOLER)
-    with contextlib.suppress(psutil.Error, OSError):
-        for conn in psutil.net_connections(kind="tcp"):
-            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == settings.pooler_port \
-                    and conn.pid and folder in " ".join(psutil.Process(conn.pid).cmdline()):
+    for process in embedded_pg.listeners(settings.pooler_port):
+        with contextlib.suppress(psutil.Error):
+            if folder in " ".join(process.cmdline()):
                 return None
     return (f"SPARKLIO_POOLER_PORT {settings.pooler_port} is taken by another program: "
             "set another port, or SPARKLIO_POOLER=none")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,21 +43,22 @@ def create(settings: config.Settings, folder: Path, port: int) -> str:
         embedded_pg.grant_traverse(folder)
         shutil.chown(folder, user)
     env = dict(os.environ, PGPASSWORD=embedded_pg.superuser_password(settings))
-    copied = _binary("pg_basebackup", "-h", embedded_pg.HOST, "-p", str(settings.pg_port), "-U", embedded_pg.SUPERUSER,
-                     "-D", str(folder), "-R", "-X", "stream", "-c", "fast", env=env, user=user, timeout=600)
+    copied = embedded_pg.run_binary("pg_basebackup", "-h", embedded_pg.HOST, "-p", str(settings.pg_port),
+                                    "-U", embedded_pg.SUPERUSER, "-D", str(folder), "-R", "-X", "stream", "-c", "fast",
+                                    env=env, user=user, timeout=600)
     if copied.returncode != 0:
         raise StandbyError(f"pg_basebackup failed: {copied.stderr.strip().splitlines()[-1:]}")
     log = folder / "standby.log"
     options = f"-p {port} -c listen_addresses={embedded_pg.HOST} -c hot_standby=on"
-    started = _binary("pg_ctl", "-D", str(folder), "-l", str(log), "-o", options, "-w", "-t", "60", "start",
-                      user=user, timeout=90)
+    started = embedded_pg.run_binary("pg_ctl", "-D", str(folder), "-l", str(log), "-o", options, "-w", "-t", "60",
+                                     "start", user=user, timeout=90)
     if started.returncode != 0:
         raise StandbyError(f"the standby did not start: {started.stderr.strip() or log.read_text()[-300:]}")
     return make_url(embedded_pg.server_url(settings)).set(port=port).render_as_string(hide_password=False)
 
 
 def stop(folder: Path) -> None:
-    _binary("pg_ctl", "-D", str(folder), "-m", "fast", "-w", "stop", user=embedded_pg.run_as(), timeout=90)
+    embedded_pg.run_binary("pg_ctl", "-D", str(folder), "-m", "fast", "-w", "stop", user=embedded_pg.run_as(), timeout=90)
 
 
 def lag(primary_url: str, reader_url: str) -> Lag:
@@ -76,8 +76,3 @@ def lag(primary_url: str, reader_url: str) -> Lag:
         delay = cur.fetchone()[0]
     return Lag(True, behind, float(delay) if delay is not None else None)
 
-
-def _binary(name: str, *args: str, env: dict | None = None, user: str | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([str(embedded_pg.postgres_bin_path() / name), *args], env=env, user=user,
-                          capture_output=True, text=True, timeout=timeout, check=False)
