@@ -105,6 +105,29 @@ def run_import(contents: dict[str, str]) -> None:
             raise SupersetRefused(str(detail)) from None
 
 
+def move_datasets(dataset_databases: dict[str, str]) -> list[str]:
+    """Put each existing dataset (by UUID) on the database (by UUID) the bundle gives it, when it
+    is on another one and that database exists; returns the names moved. Superset's import does
+    not move one (its lookup filters on the parent database and then inserts the UUID again), so
+    this runs, through Superset's models (its permission hooks see it), inside the import's
+    transaction, after the databases are imported and before the datasets."""
+    from uuid import UUID
+
+    from superset import db
+
+    datasets, databases = models()["datasets"], models()["databases"]
+    session, moved = db.session(), []
+    for table in session.query(datasets).filter(datasets.uuid.in_([UUID(u) for u in dataset_databases])):
+        wanted = dataset_databases[str(table.uuid)]
+        if str(table.database.uuid) != wanted:
+            target = session.query(databases).filter_by(uuid=UUID(wanted)).one_or_none()
+            if target is not None:
+                table.database = target
+                moved.append(table.table_name)
+    session.flush()
+    return moved
+
+
 @contextlib.contextmanager
 def one_transaction() -> Iterator[Any]:
     """All of an import in one transaction. ImportAssetsCommand commits once at the end (its
@@ -252,6 +275,8 @@ def _check_models() -> None:
     for kind, model in models().items():
         _require(getattr(model, "__table__", None) is not None, f"the {kind} model", "it has no __table__")
     _require(text_limit("charts", "slice_name"), "the charts table", "slice_name is no longer a limited string")
+    _require("database" in models()["datasets"].__mapper__.relationships, "the dataset model",
+             "no database relationship (move_datasets re-points it)")
 
 
 def _check_transaction() -> None:
