@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import click
 
@@ -39,3 +40,19 @@ def serve(host: str, port: int, interval: float) -> None:
         pass
     finally:
         running.stop()
+
+
+@metrics.command("alertmanager-config")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the rendered configuration (mode 0600).")
+@click.option("--template", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="The template to render.  [default: monitoring/alertmanager.yml]")
+def alertmanager_config(output: Path, template: Path | None) -> None:
+    """Render Alertmanager's configuration from its template and the ALERT_* settings.
+
+    Example: ALERT_EMAIL_TO=ops@example.com ... sparklio-bi metrics alertmanager-config --output /tmp/am.yml
+    """
+    from sparklio_bi.ops import alert_routes
+
+    written = alert_routes.write(settings(), output, template or alert_routes.TEMPLATE)
+    step(f"Alertmanager configuration written to {written}")
