@@ -151,6 +151,7 @@ class KpiCollector(Collector):
     round_seconds: float = 0.0
     last_success: float | None = None
     query_errors: dict[str, int] = field(default_factory=dict)
+    query_seconds: dict[str, float] = field(default_factory=dict)  # of the last round
     _families: list[Metric] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -159,21 +160,25 @@ class KpiCollector(Collector):
         started = time.perf_counter()
         families: list[Metric] = []
         failed: list[str] = []
+        seconds: dict[str, float] = {}
         plan = queries(self.settings)
         try:
             with database.connect(self.reader_url, autocommit=True) as conn, conn.cursor() as cur:
                 for query in plan:
+                    began = time.perf_counter()
                     try:
                         cur.execute(f"/* sparklio-bi metrics: {query.name} */ {query.sql}")
                         families += query.families(cur.fetchall())
                     except psycopg2.Error:
                         failed.append(query.name)
+                    seconds[query.name] = time.perf_counter() - began
         except database.DatabaseError:
             failed = [query.name for query in plan]
         with self._lock:
             self._families = families
             self.rounds += 1
             self.round_seconds = time.perf_counter() - started
+            self.query_seconds = seconds
             for name in failed:
                 self.query_errors[name] = self.query_errors.get(name, 0) + 1
             if not failed:
@@ -197,7 +202,11 @@ class KpiCollector(Collector):
                                      labels=["query"])
         for query in queries(self.settings):
             errors.add_metric([query.name], self.query_errors.get(query.name, 0))
-        yield from (rounds, duration, errors)
+        per_query = GaugeMetricFamily("sparklio_exporter_query_duration_seconds",
+                                      "Wall time of each query in the last round.", labels=["query"])
+        for name, value in self.query_seconds.items():
+            per_query.add_metric([name], value)
+        yield from (rounds, duration, errors, per_query)
         if self.last_success is not None:
             success = GaugeMetricFamily("sparklio_exporter_last_success_timestamp_seconds",
                                         "Unix time of the last round in which every query succeeded.")

@@ -1,0 +1,64 @@
+"""The cost of one round of the KPI exporter (`sparklio-bi metrics serve`) on a seeded database:
+runs ROUNDS rounds back to back as the reader role and writes benchmarks/metrics-round.json
+(wall time of each round, the median of each query, the source's row counts, the machine).
+
+Point it at a seeded bundle through the usual settings, e.g. the one `sparklio-bi seed --scale
+1000` and `sparklio-bi db upgrade` made in SPARKLIO_DATA_DIR:
+
+    SPARKLIO_DATA_DIR=/tmp/big SPARKLIO_PG_PORT=55491 python benchmarks/metrics_round.py --rounds 20
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+
+from sparklio_bi import config
+from sparklio_bi.ops import metrics
+from sparklio_bi.postgres import database, privileges
+
+OUT = Path(__file__).resolve().parent / "metrics-round.json"
+
+
+@click.command()
+@click.option("--rounds", type=click.IntRange(min=3), default=20, show_default=True)
+def main(rounds: int) -> None:
+    settings = config.load()
+    owner = database.analytics_url(settings)
+    reader = privileges.ensure_login(owner, settings)
+    with database.connect(owner) as conn, conn.cursor() as cur:
+        counts = {}
+        for table in ("agent_logs", "workflows", "router_logs", "assets", "projects"):
+            cur.execute(f"select count(*) from {settings.source_schema}.{table}")
+            counts[table] = cur.fetchone()[0]
+    collector = metrics.KpiCollector(reader, settings)
+    collector.run_round()  # a cold first round (caches, plans) is reported apart
+    first = collector.round_seconds
+    walls, per_query = [], {}
+    for _ in range(rounds):
+        assert collector.run_round() == [], collector.query_errors
+        walls.append(collector.round_seconds)
+        for name, seconds in collector.query_seconds.items():
+            per_query.setdefault(name, []).append(seconds)
+    result = {
+        "command": f"SPARKLIO_DATA_DIR=... python benchmarks/metrics_round.py --rounds {rounds}",
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "source_rows": counts,
+        "first_round_seconds": round(first, 4),
+        "rounds": rounds,
+        "round_seconds": {"median": round(statistics.median(walls), 4), "max": round(max(walls), 4),
+                          "min": round(min(walls), 4)},
+        "query_seconds_median": {name: round(statistics.median(v), 4) for name, v in per_query.items()},
+    }
+    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    click.echo(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
