@@ -46,7 +46,9 @@ def main(rounds: int) -> None:
         for name, seconds in collector.query_seconds.items():
             per_query.setdefault(name, []).append(seconds)
     result = {
-        "command": f"SPARKLIO_DATA_DIR=... python benchmarks/metrics_round.py --rounds {rounds}",
+        "command": f"SPARKLIO_DATA_DIR=D SPARKLIO_PG_PORT=P python benchmarks/metrics_round.py --rounds {rounds}",
+        "data": "made in D with `sparklio-bi seed --scale 1000 --seed 42`, `sparklio-bi db upgrade`, "
+                "`sparklio-bi collect --once` (scale 1000: 10 million agent_logs); the embedded server",
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "source_rows": counts,

@@ -24,7 +24,8 @@ needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="Debian's prometheu
 @pytest.fixture(scope="module")
 def metrics_db(make_database):
     """A seeded database of this module's own, with executions and projects of the last minutes
-    (the seed's rows are older than the 5-minute and 1-hour windows); returns (owner, reader) URLs."""
+    (the seed's may not reach the 5-minute and 1-hour windows; probe_agent's are these alone);
+    returns (owner, reader) URLs."""
     from sparklio_bi.warehouse import collect
 
     url = make_database("metrics")
@@ -36,7 +37,7 @@ def metrics_db(make_database):
                        select (select min(id) from workflows), agent, 'gpt-4o', status, latency,
                               case when status = 'error' then 'Timeout' end, case when status = 'error' then now() end,
                               now() - interval '1 minute'
-                       from unnest(array['copywriter', 'copywriter', 'copywriter', 'designer'],
+                       from unnest(array['probe_agent', 'probe_agent', 'probe_agent', 'designer'],
                                    array['success', 'success', 'error', 'success'],
                                    array[100, 300, 2000, 50]) as t(agent, status, latency)""")
         cur.execute("""insert into projects (brand_id, user_id, name, created_at)
@@ -115,7 +116,7 @@ def test_each_metric_equals_the_same_number_on_the_source_tables(metrics_db, set
     }
     for (name, labels), sql in checks.items():
         assert of(found, name, *labels) == source(owner, sql), name
-    assert of(found, "sparklio_agent_latency_p95_seconds", "agent")[("copywriter",)] == pytest.approx(1.83)
+    assert of(found, "sparklio_agent_latency_p95_seconds", "agent")[("probe_agent",)] == pytest.approx(1.83)
     assert of(found, "sparklio_active_users_last_hour")[()] >= 3
     ages = {"sparklio_collector_sample_age_seconds": "select '', extract(epoch from now() - max(sampled_at)) "
                                                      "from analytics.system_samples",

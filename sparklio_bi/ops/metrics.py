@@ -118,8 +118,7 @@ def queries(settings: config.Settings) -> list[Query]:
         Query("workflows", f"select status, sum(runs) from {a}.workflow_stats group by 1 order by 2 desc", _workflows),
         Query("router", f"select intent_type, selected_model, risk_level, sum(decisions), sum(context_before_sum), "
                         f"sum(context_after_sum) from {a}.router_stats group by 1, 2, 3 order by 4 desc", _router),
-        Query("assets", f"select asset_type, coalesce(review_status, 'unreviewed'), count(*) from {a}.assets "
-                        "group by 1, 2 order by 3 desc",
+        Query("assets", f"select asset_type, review_status, assets from {a}.asset_reviews order by 3 desc",
               lambda rows: [_gauge("sparklio_assets", "Generated assets by type and review status "
                                    "(unreviewed while not reviewed).", ["type", "review_status"], rows, 2)]),
         Query("active_users", f"select count(distinct user_id) from {a}.active_users_between(now() - interval '1 hour', "
