@@ -1,6 +1,7 @@
 """The cost of one round of the KPI exporter (`sparklio-bi metrics serve`) on a seeded database:
-runs ROUNDS rounds back to back as the reader role and writes benchmarks/metrics-round.json
-(wall time of each round, the median of each query, the source's row counts, the machine).
+runs ROUNDS rounds back to back as the reader role (the function `sparklio-bi bench` calls for
+results.json's "metrics_exporter") and writes benchmarks/metrics-round.json (wall time of a round,
+the median of each query, the source's row counts, the machine), without a Superset.
 
 Point it at a seeded bundle through the usual settings, e.g. the one `sparklio-bi seed --scale
 1000` and `sparklio-bi db upgrade` made in SPARKLIO_DATA_DIR:
@@ -12,15 +13,14 @@ from __future__ import annotations
 import json
 import os
 import platform
-import statistics
 from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 
 from sparklio_bi import config
-from sparklio_bi.ops import metrics
 from sparklio_bi.postgres import database, privileges
+from sparklio_bi.quality.bench.exporter import measure_exporter_round
 
 OUT = Path(__file__).resolve().parent / "metrics-round.json"
 
@@ -36,15 +36,7 @@ def main(rounds: int) -> None:
         for table in ("agent_logs", "workflows", "router_logs", "assets", "projects"):
             cur.execute(f"select count(*) from {settings.source_schema}.{table}")
             counts[table] = cur.fetchone()[0]
-    collector = metrics.KpiCollector(reader, settings)
-    collector.run_round()  # a cold first round (caches, plans) is reported apart
-    first = collector.round_seconds
-    walls, per_query = [], {}
-    for _ in range(rounds):
-        assert collector.run_round() == [], collector.query_errors
-        walls.append(collector.round_seconds)
-        for name, seconds in collector.query_seconds.items():
-            per_query.setdefault(name, []).append(seconds)
+    measured = measure_exporter_round(reader, settings, rounds)
     result = {
         "command": f"SPARKLIO_DATA_DIR=D SPARKLIO_PG_PORT=P python benchmarks/metrics_round.py --rounds {rounds}",
         "data": "made in D with `sparklio-bi seed --scale 1000 --seed 42`, `sparklio-bi db upgrade`, "
@@ -52,11 +44,7 @@ def main(rounds: int) -> None:
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "source_rows": counts,
-        "first_round_seconds": round(first, 4),
-        "rounds": rounds,
-        "round_seconds": {"median": round(statistics.median(walls), 4), "max": round(max(walls), 4),
-                          "min": round(min(walls), 4)},
-        "query_seconds_median": {name: round(statistics.median(v), 4) for name, v in per_query.items()},
+        **measured,
     }
     OUT.write_text(json.dumps(result, indent=2) + "\n")
     click.echo(json.dumps(result, indent=2))

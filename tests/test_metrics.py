@@ -226,3 +226,13 @@ def test_cli_serves_metrics(metrics_db, settings):
     assert sum(of(found, "sparklio_agent_executions_total", "agent", "model").values()) > 0
     assert not math.isnan(of(found, "sparklio_exporter_round_duration_seconds")[()])
     assert re.search(r"# HELP sparklio_agent_executions_total .+", text)
+
+
+def test_the_bench_measures_a_round(metrics_db, settings):
+    """What `sparklio-bi bench` adds to results.json (and benchmarks/metrics_round.py writes)."""
+    from sparklio_bi.quality.bench.exporter import measure_exporter_round
+
+    measured = measure_exporter_round(metrics_db[1], settings, 3)
+    assert measured["rounds"] == 3
+    assert 0 < measured["round_seconds"]["min"] <= measured["round_seconds"]["median"] <= measured["round_seconds"]["max"]
+    assert set(measured["query_seconds_median"]) == {q.name for q in metrics.queries(settings)}
