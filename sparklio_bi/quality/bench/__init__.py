@@ -30,6 +30,7 @@ from sparklio_bi.config import PROJECT_ROOT
 from sparklio_bi.postgres import embedded_pg, pooler, privileges
 from sparklio_bi.quality.bench.charts import measure_charts
 from sparklio_bi.quality.bench.dashboards import measure_dashboards, measure_renders
+from sparklio_bi.quality.bench.exporter import measure_exporter_round
 from sparklio_bi.quality.bench.harness import (
     DEFAULT_DIR,
     DEFAULT_OUTPUT,
@@ -146,6 +147,7 @@ def run(scale: float, runs: int, output: Path, data_dir: Path, skip_browser: boo
         if not dropped:
             results["ranges"] = measure_ranges(base, session, owner_url, reader_url, runs, progress)
             results["targets"].update(range_targets(results["ranges"]))
+        results["metrics_exporter"] = measure_exporter_round(reader_url, settings, max(runs, 10), progress)
         results["rollups"] = measure_rollups(base, session, owner_url, settings, runs, progress)
         results["rollups"]["full_rebuild_s"] = boot.get("rollups_full_seconds")
         results["targets"].update(rollup_targets(results["rollups"]))
