@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from sparklio_bi import config
+from sparklio_bi import config, datadir
 from sparklio_bi.errors import ExpectedError
 from sparklio_bi.postgres import database
 from sparklio_bi.superset import internals
@@ -194,6 +194,24 @@ def add_user(username: str, password: str, access: str, brands: tuple[int, ...] 
     if not user:
         raise RolesError(f"Superset refused to create user {username!r} (is the e-mail address taken?)")
     return roles[0].name
+
+
+def ensure_alerts_executor() -> bool:
+    """The user alerts and reports run as (superset_config's ALERT_REPORTS_EXECUTORS): the viewer
+    role only, and a random password nobody knows (Superset logs its browser in without one);
+    True when created."""
+    security_manager = internals.security()
+    user = security_manager.find_user(username=config.ALERTS_EXECUTOR)
+    viewer = security_manager.find_role(VIEWER)
+    if user is not None:
+        if [role.name for role in user.roles] != [VIEWER]:
+            user.roles = [viewer]
+            security_manager.update_user(user)
+        return False
+    if not security_manager.add_user(config.ALERTS_EXECUTOR, "Sparklio", "Alerts", f"{config.ALERTS_EXECUTOR}@sparklio.local",
+                                     [viewer], password=datadir.new_secret(32)):
+        raise RolesError(f"Superset refused to create the alerts' user {config.ALERTS_EXECUTOR!r}")
+    return True
 
 
 def set_brands(username: str, brands: tuple[int, ...]) -> None:
