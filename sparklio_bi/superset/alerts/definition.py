@@ -250,7 +250,10 @@ def from_report(report: dict, kept: Definition | None, env: dict[str, str], sett
         threshold = validator.get("threshold")
         data["condition"] = {"operator": validator.get("op"),
                              "threshold": int(threshold) if float(threshold).is_integer() else threshold}
-    data.update(grace_period=report["grace_period"], working_timeout=report["working_timeout"])
+    defaults = {"grace_period": DEFAULT_GRACE_SECONDS, "working_timeout": DEFAULT_WORKING_TIMEOUT}
+    for key, default in defaults.items():  # a default is written only where the kept file writes it
+        if report.get(key) not in (None, default) or (kept and key in kept.data):
+            data[key] = report[key]
     if not report.get("active", True):
         data["active"] = False
     data["recipients"] = [_recipient_entry(r, kept, env) for r in report.get("recipients", [])]

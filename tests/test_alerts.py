@@ -1,0 +1,330 @@
+"""Issue 17: alerts and reports as code (alerts/*.yaml) through Superset's /api/v1/report/, run by
+the real Celery worker and beat that `serve` starts with Redis, delivered to a real SMTP server
+(aiosmtpd) and a real HTTP receiver on loopback. Nothing is mocked: the scheduler's own cycles
+(beat sends reports.scheduler at each minute's start) decide when an alert is evaluated, and
+each evaluation is read back from Superset's execution log."""
+from __future__ import annotations
+
+import csv
+import email
+import email.policy
+import io
+import json
+import os
+import shutil
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sparklio_bi.postgres import database
+from sparklio_bi.superset.alerts import definition
+from tests.conftest import ADMIN_PASSWORD, TokenSession, artifact, cli, free_port, running_redis, start_server
+
+ALERTS = definition.ALERTS_DIR
+FAILURE_RATE = "Agent failure rate above 5 %"
+RECOVERING = "Failure rate of the burst_b agent (test)"
+PNG_REPORT = "Workflow Execution Overview every morning"
+CSV_REPORT = "Latest failures every morning"
+CYCLE_SECONDS = 150  # two beat cycles (one a minute) and the evaluation's own time
+
+
+class Mailbox:
+    """What aiosmtpd received: (recipients, parsed message)."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], email.message.Message]] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        self.messages.append((list(envelope.rcpt_tos), email.message_from_bytes(envelope.content, policy=email.policy.default)))
+        return "250 OK"
+
+    def about(self, name: str) -> list[email.message.Message]:
+        return [message for _, message in self.messages if name in str(message["Subject"])]
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """An HTTP receiver recording every POST: (path, content type, body)."""
+
+    posts: list[tuple[str, str, bytes]] = []
+
+    def do_POST(self):  # noqa: N802 - http.server's hook name
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.posts.append((self.path, self.headers.get("Content-Type", ""), body))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args):
+        pass
+
+
+def webhooks_about(name: str) -> list[dict]:
+    return [payload for _, kind, body in Receiver.posts if "json" in kind
+            and (payload := json.loads(body)).get("name", "").startswith(name)]
+
+
+@pytest.fixture(scope="module")
+def alerting(bootstrapped, tmp_path_factory):
+    """A serve with Redis (worker and beat), an SMTP server and a webhook receiver on loopback, and
+    the environment the alerts' recipients and Superset's SMTP settings are read from."""
+    from aiosmtpd.controller import Controller
+
+    mailbox, smtp_port = Mailbox(), free_port()
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    hook = f"http://127.0.0.1:{http.server_address[1]}/hook"
+    with running_redis(tmp_path_factory.mktemp("alerts-redis")) as (url, _):
+        env = dict(os.environ, REDIS_URL=url, SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port),
+                   SPARKLIO_ALERT_EMAIL="ops@example.com", SPARKLIO_REPORT_EMAIL="reports@example.com",
+                   SPARKLIO_ALERT_WEBHOOK_URL=hook, SPARKLIO_WEBHOOK_HTTPS_ONLY="false")
+        proc, base = start_server("--collect-interval", "0", log_name="alerts-serve.log", env=env)
+        try:
+            yield {"env": env, "base": base, "mailbox": mailbox, "hook": hook,
+                   "api": TokenSession(base, "admin", ADMIN_PASSWORD)}
+        finally:
+            proc.terminate()
+            proc.wait(60)
+            http.shutdown()
+            smtp.stop()
+
+
+def alerts_cli(alerting, *args, check=True):
+    return cli("alerts", *args, "--superset-url", alerting["base"], env=alerting["env"], check=check)
+
+
+def superset_reports(api) -> dict[str, dict]:
+    answer = api.get(f"{api.base}/api/v1/report/?q=(page_size:100)", timeout=30)
+    assert answer.status_code == 200, answer.text
+    return {r["name"]: r for r in answer.json()["result"]}
+
+
+def folder_with(tmp_path: Path, *files: str, changes: dict[str, dict] | None = None) -> Path:
+    """A copy of some of alerts/ in tmp_path, each file's fields updated by `changes`."""
+    folder = tmp_path / "alerts"
+    folder.mkdir(exist_ok=True)
+    for name in files:
+        data = yaml.safe_load((ALERTS / name).read_text())
+        data.update((changes or {}).get(name, {}))
+        (folder / name).write_text(definition.dump(data))
+    return folder
+
+
+# --- offline ---------------------------------------------------------------------------------
+
+RECIPIENTS = {"SPARKLIO_ALERT_EMAIL": "ops@example.com", "SPARKLIO_REPORT_EMAIL": "reports@example.com"}
+
+
+def test_the_bundled_alerts_validate_and_name_only_variables():
+    items = definition.load(ALERTS)
+    assert definition.problems(items, RECIPIENTS) == []
+    assert sum(item.is_alert for item in items) >= 7 and sum(not item.is_alert for item in items) >= 2
+    text = "".join(path.read_text() for path in ALERTS.glob("*.yaml"))
+    assert "@" not in text and "http" not in text and "xox" not in text  # no address, URL or token
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    ({"sql": "select count(*) from analytics.no_such_view"}, "only analytics views"),
+    ({"sql": "select count(*) from public.agent_logs"}, "only analytics views"),
+    ({"sql": "select count(*), max(latency_ms) from analytics.agent_logs"}, "one column, not 2"),
+    ({"sql": "select count(*) from analytics.agent_logs group by agent_name"}, "one row"),
+    ({"sql": "select count(* from analytics.agent_logs"}, "does not parse"),
+    ({"schedule": "61 * * * *"}, "not a valid cron expression"),
+    ({"recipients": [{"type": "email", "to": "SPARKLIO_TEST_UNSET_VARIABLE"}]},
+     "recipient variable SPARKLIO_TEST_UNSET_VARIABLE is not set"),
+    ({"recipients": [{"type": "email", "to": "ops@example.com"}]}, "never an address"),
+    ({"condition": {"operator": "=>", "threshold": 5}}, "operator must be one of"),
+])
+def test_a_broken_file_fails_validate_with_one_line(tmp_path, change, expected):
+    folder = folder_with(tmp_path, "agent_failure_rate.yaml", changes={"agent_failure_rate.yaml": change})
+    done = cli("alerts", "validate", "--dir", str(folder), check=False, env=dict(os.environ, **RECIPIENTS))
+    assert done.returncode == 1, done.stdout
+    assert expected in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 2, done.stderr  # the problem, then the one summary line
+
+
+def test_run_evaluates_an_alert_once_as_the_reader(bootstrapped):
+    env = dict(os.environ, **RECIPIENTS)
+    done = cli("alerts", "run", "agent_failure_rate", env=env)
+    assert done.stdout.startswith(FAILURE_RATE) and "would send" in done.stdout, done.stdout
+    done = cli("alerts", "run", "database_size", env=env)  # 50 GB: the test database is far below
+    assert "not > 0: it would send nothing" in done.stdout, done.stdout
+    assert "no alert or report is named" in cli("alerts", "run", "nope", env=env, check=False).stderr
+
+
+# --- with Superset, Redis, worker and beat ------------------------------------------------------
+
+def test_without_redis_sync_says_alerts_are_off(server):
+    done = cli("alerts", "sync", "--superset-url", server, env=dict(os.environ, **RECIPIENTS), check=False)
+    assert done.returncode == 1 and "Alerts & Reports off" in done.stderr and "REDIS_URL" in done.stderr, done.stderr
+
+
+def test_sync_is_idempotent_updates_a_changed_threshold_and_prunes_only_when_asked(alerting, tmp_path):
+    api = alerting["api"]
+    first = alerts_cli(alerting, "sync")
+    assert first.stdout.count("created ") + first.stdout.count("updated ") + first.stdout.count("unchanged ") == 9
+    held = superset_reports(api)
+    second = alerts_cli(alerting, "sync")
+    assert second.stdout.count("unchanged ") == 9 and "created" not in second.stdout, second.stdout
+    assert superset_reports(api).keys() == held.keys() and len(held) == 9  # no duplicates
+
+    folder = folder_with(tmp_path, *(p.name for p in ALERTS.glob("*.yaml")),
+                         changes={"agent_failure_rate.yaml": {"condition": {"operator": ">", "threshold": 7.5}}})
+    assert f"updated {FAILURE_RATE}" in alerts_cli(alerting, "sync", "--dir", str(folder)).stdout
+    report = api.get(f"{api.base}/api/v1/report/{held[FAILURE_RATE]['id']}", timeout=30).json()["result"]
+    assert json.loads(report["validator_config_json"]) == {"op": ">", "threshold": 7.5}
+
+    (folder / "collector_stale.yaml").write_text((folder / "collector_stale.yaml").read_text()
+                                                 .replace("analytics.system_metrics", "analytics.nothing_here"))
+    broken = alerts_cli(alerting, "sync", "--dir", str(folder), check=False)
+    assert broken.returncode == 1 and broken.stderr.count("\n") == 1 and "nothing_here" in broken.stderr
+    assert superset_reports(api).keys() == held.keys()
+    report = api.get(f"{api.base}/api/v1/report/{held['Collector samples stale']['id']}", timeout=30).json()["result"]
+    assert "analytics.system_metrics" in report["sql"]  # the broken folder changed nothing
+
+    fresh = tmp_path / "exported"
+    alerts_cli(alerting, "export", "--dir", str(fresh))
+    assert definition.problems(definition.load(fresh), alerting["env"]) == [] and len(list(fresh.glob("*.yaml"))) == 9
+    kept = tmp_path / "kept"  # export into the kept files: only the changed threshold differs
+    shutil.copytree(ALERTS, kept)
+    alerts_cli(alerting, "export", "--dir", str(kept))
+    for path in ALERTS.glob("*.yaml"):
+        expected = yaml.safe_load(path.read_text())
+        if path.name == "agent_failure_rate.yaml":
+            expected["condition"] = {"operator": ">", "threshold": 7.5}
+        assert yaml.safe_load((kept / path.name).read_text()) == expected, path.name
+        assert (kept / path.name).read_text().split("\nname:")[0] == path.read_text().split("\nname:")[0]
+
+    only = folder_with(tmp_path / "one", "agent_failure_rate.yaml")
+    kept = alerts_cli(alerting, "sync", "--dir", str(only))
+    assert kept.stdout.count("kept ") == 8 and len(superset_reports(api)) == 9
+    pruned = alerts_cli(alerting, "sync", "--dir", str(only), "--prune")
+    assert pruned.stdout.count("removed ") == 8 and list(superset_reports(api)) == [FAILURE_RATE]
+
+
+def log(api, report_id: int) -> list[dict]:
+    """The alert's execution log, newest first, without the "Working" rows."""
+    query = "(order_column:start_dttm,order_direction:desc,page_size:20)"
+    answer = api.get(f"{api.base}/api/v1/report/{report_id}/log/?q={query}", timeout=30)
+    assert answer.status_code == 200, answer.text
+    return [row for row in answer.json()["result"] if row["state"] != "Working"]
+
+
+def next_states(api, ids: dict[str, int], seen: dict[str, int], seconds: float = CYCLE_SECONDS) -> dict[str, str]:
+    """Each alert's state at its next evaluation after the `seen` count of log rows."""
+    deadline, found = time.monotonic() + seconds, {}
+    while len(found) < len(ids):
+        assert time.monotonic() < deadline, f"no evaluation within {seconds:g} s: {found}"
+        time.sleep(3)  # gunicorn's keep-alive is 2 s: one session polling sleeps longer
+        for name, report_id in ids.items():
+            rows = log(api, report_id)
+            if name not in found and len(rows) > seen[name]:
+                found[name] = rows[0]["state"]
+                seen[name] = len(rows)
+    return found
+
+
+def burst(url: str, agent: str, failures: int) -> None:
+    """`failures` failed executions of `agent` started now (the errors view counts them)."""
+    with database.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("insert into public.agent_logs (workflow_id, agent_name, model, status, latency_ms, error_type, "
+                    "error_message, error_at, created_at) select (select min(id) from public.workflows), %s, "
+                    "'gpt-4o', 'error', 1000, 'timeout', 'burst', now(), now() from generate_series(1, %s)",
+                    (agent, failures))
+        conn.commit()
+
+
+def forget_burst(url: str, agent: str) -> None:
+    with database.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("delete from public.agent_logs where agent_name = %s", (agent,))
+        conn.commit()
+
+
+@pytest.mark.slow  # three beat cycles: about 3 minutes
+def test_the_failure_rate_alert_fires_by_email_and_webhook_once_then_not_after_recovery(alerting, bootstrapped, tmp_path):
+    """Two alerts on the same cycles: the bundled failure-rate alert (grace 1 h) on a burst that
+    stays, and a copy limited to agent burst_b with a 30 s grace whose burst is removed after it
+    fires. Cycle 1, normal data: neither fires. A burst, cycle 2: both arrive by email and
+    webhook, naming the alert. Cycle 3: the first is in its grace period (no repeat, the burst
+    still there), the second has recovered (evaluated again: not triggered, nothing sent)."""
+    api, mailbox, url = alerting["api"], alerting["mailbox"], bootstrapped["url"]
+    recovering = {"name": RECOVERING, "grace_period": 30,
+                  "sql": yaml.safe_load((ALERTS / "agent_failure_rate.yaml").read_text())["sql"]
+                  .replace("where created_at", "where agent_name = 'burst_b' and created_at")}
+    folder = folder_with(tmp_path, "agent_failure_rate.yaml")
+    (folder / "recovering.yaml").write_text(definition.dump({**yaml.safe_load((ALERTS / "agent_failure_rate.yaml")
+                                                                              .read_text()), **recovering}))
+    alerts_cli(alerting, "sync", "--dir", str(folder), "--prune")
+    ids = {name: r["id"] for name, r in superset_reports(api).items()}
+    assert set(ids) == {FAILURE_RATE, RECOVERING}
+    seen = {name: len(log(api, report_id)) for name, report_id in ids.items()}
+
+    assert next_states(api, ids, seen) == {FAILURE_RATE: "Not triggered", RECOVERING: "Not triggered"}
+    assert mailbox.about(FAILURE_RATE) == [] and webhooks_about(FAILURE_RATE) == []
+
+    burst(url, "burst_a", 40)
+    burst(url, "burst_b", 30)
+    started = time.monotonic()
+    assert next_states(api, ids, seen) == {FAILURE_RATE: "Success", RECOVERING: "Success"}
+    fired = time.monotonic() - started
+    forget_burst(url, "burst_b")
+    for name in (FAILURE_RATE, RECOVERING):
+        mails, hooks = mailbox.about(name), webhooks_about(name)
+        assert len(mails) == 1 and len(hooks) == 1, (name, len(mails), len(hooks))
+        assert [r for r, m in mailbox.messages if m is mails[0]] == [["ops@example.com"]]
+        assert hooks[0]["header"]["notification_type"] == "Alert" and hooks[0]["name"] == name, hooks[0]
+    print(f"alert fired {fired:.0f} s after the burst")
+
+    assert next_states(api, ids, seen) == {FAILURE_RATE: "On Grace", RECOVERING: "Not triggered"}
+    time.sleep(5)  # anything sent at that cycle has arrived
+    assert len(mailbox.about(FAILURE_RATE)) == 1 and len(webhooks_about(FAILURE_RATE)) == 1
+    assert len(mailbox.about(RECOVERING)) == 1 and len(webhooks_about(RECOVERING)) == 1
+    forget_burst(url, "burst_a")
+
+
+def parts(message: email.message.Message, kind: str) -> list[bytes]:
+    return [part.get_payload(decode=True) for part in message.walk() if part.get_content_type() == kind]
+
+
+@pytest.mark.slow  # one or two beat cycles and a Chromium screenshot of a dashboard
+def test_the_reports_arrive_as_a_real_screenshot_and_the_charts_csv(alerting, tmp_path):
+    """The two bundled reports, scheduled every minute for the test: the PNG is a decoded
+    screenshot of the dashboard (its size, not blank); the CSV has the chart data API's rows."""
+    from PIL import Image
+
+    api, mailbox = alerting["api"], alerting["mailbox"]
+    every_minute = {"schedule": "* * * * *"}
+    folder = folder_with(tmp_path, "report_workflow_overview.yaml", "report_latest_failures.yaml",
+                         changes={"report_workflow_overview.yaml": every_minute, "report_latest_failures.yaml": every_minute})
+    alerts_cli(alerting, "sync", "--dir", str(folder), "--prune")
+    ids = {name: r["id"] for name, r in superset_reports(api).items()}
+    seen = {name: len(log(api, report_id)) for name, report_id in ids.items()}
+    try:
+        states = next_states(api, ids, seen, seconds=240)
+    finally:
+        for report_id in ids.values():  # once is enough
+            api.put(f"{api.base}/api/v1/report/{report_id}", json={"active": False}, timeout=30)
+    assert states == {PNG_REPORT: "Success", CSV_REPORT: "Success"}, [log(api, i)[0] for i in ids.values()]
+
+    png = [p for m in mailbox.about(PNG_REPORT) for p in parts(m, "image/png")]
+    assert png, "no PNG in the report's email"
+    image = Image.open(io.BytesIO(png[0])).convert("RGB")
+    assert image.width >= 1000 and image.height >= 600, image.size
+    colours = image.getcolors(maxcolors=1 << 16)
+    assert colours is None or len(colours) > 50, "the screenshot is blank"
+    image.save(artifact("report-workflow-overview.png"))
+
+    mails = mailbox.about(CSV_REPORT)
+    attached = [p for m in mails for p in parts(m, "text/csv") + parts(m, "application/octet-stream")]
+    assert attached, [part.get_content_type() for m in mails for part in m.walk()]
+    chart = next(c["id"] for c in api.get(f"{api.base}/api/v1/chart/?q=(page_size:100)", timeout=30).json()["result"]
+                 if c["slice_name"] == "Latest 20 failures (recovered or not)")
+    direct = api.get(f"{api.base}/api/v1/chart/{chart}/data/?format=csv&type=post_processed", timeout=60)
+    assert direct.status_code == 200, direct.text[:300]
+    rows = list(csv.reader(io.StringIO(attached[0].decode("utf-8-sig"))))
+    assert len(rows) == 21 and rows == list(csv.reader(io.StringIO(direct.content.decode("utf-8-sig"))))
