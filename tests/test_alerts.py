@@ -29,6 +29,7 @@ FAILURE_RATE = "Agent failure rate above 5 %"
 RECOVERING = "Failure rate of the burst_b agent (test)"
 PNG_REPORT = "Workflow Execution Overview every morning"
 CSV_REPORT = "Latest failures every morning"
+SLACK_TOKEN = "xoxb-loopback-test-token"
 CYCLE_SECONDS = 150  # two beat cycles (one a minute) and the evaluation's own time
 
 
@@ -47,24 +48,34 @@ class Mailbox:
 
 
 class Receiver(BaseHTTPRequestHandler):
-    """An HTTP receiver recording every POST: (path, content type, body)."""
+    """An HTTP receiver recording every POST: (path, content type, body, Authorization). Under
+    /slack/ it stands in for Slack's Web API (slack_sdk wants {"ok": true}): Superset's Slack
+    client is pointed at it by SPARKLIO_SLACK_API_URL, which replaces slack_sdk's default
+    base_url (Superset's get_slack_client passes only a token and a proxy)."""
 
-    posts: list[tuple[str, str, bytes]] = []
+    posts: list[tuple[str, str, bytes, str]] = []
 
     def do_POST(self):  # noqa: N802 - http.server's hook name
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.posts.append((self.path, self.headers.get("Content-Type", ""), body))
+        self.posts.append((self.path, self.headers.get("Content-Type", ""), body, self.headers.get("Authorization", "")))
         self.send_response(200)
+        self.send_header("Content-Type", "application/json")
         self.end_headers()
-        self.wfile.write(b"{}")
+        self.wfile.write(b'{"ok": true, "file": {"id": "F1"}}')
 
     def log_message(self, *args):
         pass
 
 
 def webhooks_about(name: str) -> list[dict]:
-    return [payload for _, kind, body in Receiver.posts if "json" in kind
+    return [payload for path, kind, body, _ in Receiver.posts if path == "/hook" and "json" in kind
             and (payload := json.loads(body)).get("name", "").startswith(name)]
+
+
+def slack_calls(method: str, name: str) -> list[tuple[bytes, str]]:
+    """Slack Web API calls `method` (chat.postMessage, files.upload) naming `name`: (body, Authorization)."""
+    return [(body, auth) for path, _, body, auth in Receiver.posts
+            if path == f"/slack/{method}" and name.encode() in body]
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +93,9 @@ def alerting(bootstrapped, tmp_path_factory):
     with running_redis(tmp_path_factory.mktemp("alerts-redis")) as (url, _):
         env = dict(os.environ, REDIS_URL=url, SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port),
                    SPARKLIO_ALERT_EMAIL="ops@example.com", SPARKLIO_REPORT_EMAIL="reports@example.com",
-                   SPARKLIO_ALERT_WEBHOOK_URL=hook, SPARKLIO_WEBHOOK_HTTPS_ONLY="false")
+                   SPARKLIO_ALERT_WEBHOOK_URL=hook, SPARKLIO_WEBHOOK_HTTPS_ONLY="false",
+                   SLACK_API_TOKEN=SLACK_TOKEN, SPARKLIO_SLACK_API_URL=f"http://127.0.0.1:{http.server_address[1]}/slack/",
+                   SPARKLIO_ALERT_SLACK_CHANNEL="#alerts", SPARKLIO_REPORT_SLACK_CHANNEL="#reports")
         proc, base = start_server("--collect-interval", "0", log_name="alerts-serve.log", env=env)
         try:
             yield {"env": env, "base": base, "mailbox": mailbox, "hook": hook,
@@ -107,7 +120,7 @@ def superset_reports(api) -> dict[str, dict]:
 def folder_with(tmp_path: Path, *files: str, changes: dict[str, dict] | None = None) -> Path:
     """A copy of some of alerts/ in tmp_path, each file's fields updated by `changes`."""
     folder = tmp_path / "alerts"
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     for name in files:
         data = yaml.safe_load((ALERTS / name).read_text())
         data.update((changes or {}).get(name, {}))
@@ -159,15 +172,16 @@ def test_run_evaluates_an_alert_once_as_the_reader(bootstrapped):
 
 # --- with Superset, Redis, worker and beat ------------------------------------------------------
 
-def test_without_redis_sync_says_alerts_are_off(server):
+def test_without_redis_bootstrap_and_sync_say_alerts_are_off(bootstrapped, server):
+    assert "alerts: off (REDIS_URL is not set" in bootstrapped["first"].stdout, bootstrapped["first"].stdout
     done = cli("alerts", "sync", "--superset-url", server, env=dict(os.environ, **RECIPIENTS), check=False)
     assert done.returncode == 1 and "Alerts & Reports off" in done.stderr and "REDIS_URL" in done.stderr, done.stderr
 
 
 def test_sync_is_idempotent_updates_a_changed_threshold_and_prunes_only_when_asked(alerting, tmp_path):
     api = alerting["api"]
-    first = alerts_cli(alerting, "sync")
-    assert first.stdout.count("created ") + first.stdout.count("updated ") + first.stdout.count("unchanged ") == 9
+    first = cli("bootstrap", "--no-serve", "--scale", "3", env=alerting["env"])  # syncs alerts/ in-process
+    assert "alerts: 9 created" in first.stdout, first.stdout
     held = superset_reports(api)
     second = alerts_cli(alerting, "sync")
     assert second.stdout.count("unchanged ") == 9 and "created" not in second.stdout, second.stdout
@@ -278,6 +292,8 @@ def test_the_failure_rate_alert_fires_by_email_and_webhook_once_then_not_after_r
         assert len(mails) == 1 and len(hooks) == 1, (name, len(mails), len(hooks))
         assert [r for r, m in mailbox.messages if m is mails[0]] == [["ops@example.com"]]
         assert hooks[0]["header"]["notification_type"] == "Alert" and hooks[0]["name"] == name, hooks[0]
+        slack = slack_calls("chat.postMessage", name)
+        assert len(slack) == 1 and slack[0][1] == f"Bearer {SLACK_TOKEN}" and b"#alerts" in slack[0][0], slack
     print(f"alert fired {fired:.0f} s after the burst")
 
     assert next_states(api, ids, seen) == {FAILURE_RATE: "On Grace", RECOVERING: "Not triggered"}
@@ -318,6 +334,8 @@ def test_the_reports_arrive_as_a_real_screenshot_and_the_charts_csv(alerting, tm
     colours = image.getcolors(maxcolors=1 << 16)
     assert colours is None or len(colours) > 50, "the screenshot is blank"
     image.save(artifact("report-workflow-overview.png"))
+    uploads = [body for path, _, body, _ in Receiver.posts if path == "/slack/files.upload"]
+    assert any(b"#reports" in body and png[0][:4096] in body for body in uploads), "no PNG upload to Slack"
 
     mails = mailbox.about(CSV_REPORT)
     attached = [p for m in mails for p in parts(m, "text/csv") + parts(m, "application/octet-stream")]

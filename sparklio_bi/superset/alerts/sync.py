@@ -49,18 +49,21 @@ class FlaskApi(Api):
     """The same API in-process: the app's test client (Flask's public API), logged in as the admin."""
 
     def __init__(self, flask_app, username: str, password: str) -> None:
-        self.client = flask_app.test_client()
-        answer = self.client.post("/api/v1/security/login", json={
+        self.app, self.client, self.headers = flask_app, flask_app.test_client(), {}
+        status, answer = self._send("POST", "/api/v1/security/login", {
             "username": username, "password": password, "provider": "db", "refresh": False})
-        if answer.status_code != 200:
-            raise AlertsError(f"in-process API login as {username} failed ({answer.status_code})")
-        self.headers = {"Authorization": f"Bearer {answer.get_json()['access_token']}"}
-        token = self.client.get("/api/v1/security/csrf_token/", headers=self.headers).get_json()["result"]
+        if status != 200:
+            raise AlertsError(f"in-process API login as {username} failed ({status})")
+        self.headers = {"Authorization": f"Bearer {answer['access_token']}"}
+        token = self.call("GET", "/api/v1/security/csrf_token/")["result"]
         self.headers.update({"X-CSRFToken": token, "Referer": "http://localhost/"})
 
     def _send(self, method, path, body):
-        answer = self.client.open(path, method=method, json=body, headers=self.headers)
-        return answer.status_code, _json(answer.get_data(as_text=True))
+        # each request in an app context of its own, as a server gives it: inside the caller's
+        # context Flask would reuse that one, and its `g` (the user of an earlier request)
+        with self.app.app_context():
+            answer = self.client.open(path, method=method, json=body, headers=self.headers)
+            return answer.status_code, _json(answer.get_data(as_text=True))
 
 
 def _json(text: str) -> dict:
