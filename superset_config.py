@@ -112,8 +112,8 @@ FEATURE_FLAGS = {
 }
 
 # --- Alerts & Reports (alerts/*.yaml; README "Alerts and reports") ------------------------------
-# Every alert and report runs as one dedicated low-privilege user (the viewer role: it may open
-# the dashboards and read their charts, nothing else), never as whoever last edited it; its SQL
+# Every alert and report runs as one dedicated low-privilege user (role Sparklio Alerts: it may open
+# the dashboards, read their charts and their CSV, nothing else), never as whoever last edited it; its SQL
 # runs on the Sparklio Analytics database, which connects as the read-only reader role.
 from superset.tasks.types import FixedExecutor  # noqa: E402
 

@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sparklio_bi import config
 from sparklio_bi.postgres import database
 from sparklio_bi.superset.alerts import definition
-from tests.conftest import ADMIN_PASSWORD, TokenSession, artifact, cli, free_port, running_redis, start_server
+from tests.conftest import ADMIN_PASSWORD, TokenSession, artifact, cli, csrf_header, free_port, running_redis, start_server
 
 ALERTS = definition.ALERTS_DIR
 FAILURE_RATE = "Agent failure rate above 5 %"
@@ -327,7 +327,7 @@ def test_the_reports_arrive_as_a_real_screenshot_and_the_charts_csv(alerting, tm
         states = next_states(api, ids, seen, seconds=240)
     finally:
         for report_id in ids.values():  # once is enough
-            api.put(f"{api.base}/api/v1/report/{report_id}", json={"active": False}, timeout=30)
+            api.put(f"{api.base}/api/v1/report/{report_id}", json={"active": False}, headers=csrf_header(api), timeout=30)
     assert states == {PNG_REPORT: "Success", CSV_REPORT: "Success"}, [log(api, i)[0] for i in ids.values()]
 
     png = [p for m in mailbox.about(PNG_REPORT) for p in parts(m, "image/png")]
@@ -394,4 +394,4 @@ def test_a_worker_killed_mid_run_leaves_no_alert_stuck_working(alerting, bootstr
     assert next_states(api, {name: report_id}, seen) == {name: "Error"}
     assert "working timeout" in log(api, report_id)[0]["error_message"].lower(), log(api, report_id)[0]
     assert next_states(api, {name: report_id}, seen) == {name: "Not triggered"}
-    api.put(f"{api.base}/api/v1/report/{report_id}", json={"active": False}, timeout=30)
+    api.put(f"{api.base}/api/v1/report/{report_id}", json={"active": False}, headers=csrf_header(api), timeout=30)

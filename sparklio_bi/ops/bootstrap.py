@@ -136,5 +136,5 @@ def superset_layer(settings: config.Settings, progress: Progress, url: str) -> N
         progress.note(", ".join(f"{n} {kind}" for kind, n in counts.items()))
         progress.note("roles " + ", ".join(roles.sync()) + " and brand rules synced")
         if roles.ensure_alerts_executor():
-            progress.note(f"created {config.ALERTS_EXECUTOR!r}, the user alerts and reports run as (viewer role)")
+            progress.note(f"created {config.ALERTS_EXECUTOR!r}, the user alerts and reports run as (role Sparklio Alerts)")
         alerts_sync.bootstrap_sync(flask_app, settings, progress.note)
