@@ -239,8 +239,7 @@ def from_report(report: dict, kept: Definition | None, env: dict[str, str], sett
         data["format"] = report["report_format"]
     data["schedule"] = report["crontab"]
     if is_alert:
-        sql = in_schema(report["sql"].strip(), "analytics") if settings.analytics_schema == "analytics" else \
-            re.sub(rf"\b{settings.analytics_schema}\.", "analytics.", report["sql"].strip())
+        sql = re.sub(rf"\b{settings.analytics_schema}\.", "analytics.", report["sql"].strip())  # as the files say it
         if kept and kept.is_alert and "sql" in kept.data and kept.sql() == sql:
             if kept.data.get("params"):
                 data["params"] = kept.data["params"]
