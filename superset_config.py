@@ -134,9 +134,9 @@ ALERT_REPORTS_WEBHOOK_HTTPS_ONLY = _env("SPARKLIO_WEBHOOK_HTTPS_ONLY", "true").l
 # Slack: a bot token (chat:write, files:write; channels:read to list channels)
 SLACK_API_TOKEN = os.environ.get("SLACK_API_TOKEN") or None
 if os.environ.get("SPARKLIO_SLACK_API_URL"):  # a Slack-compatible relay (the tests: a loopback server)
-    from sparklio_bi.superset import internals as _internals
+    from sparklio_bi.superset import slack as _slack
 
-    _internals.point_slack_at(os.environ["SPARKLIO_SLACK_API_URL"])
+    _slack.point_slack_at(os.environ["SPARKLIO_SLACK_API_URL"])
 # Screenshots (PNG reports): Debian's headless Chromium, on this install's own web server
 WEBDRIVER_TYPE = "chrome"
 WEBDRIVER_OPTION_ARGS = ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",

@@ -58,6 +58,14 @@ class Settings:
     admin_username: str = _env("SUPERSET_ADMIN_USERNAME", "admin")
     admin_password: str | None = _env("SUPERSET_ADMIN_PASSWORD", None, secret=True)  # else generated (demo mode)
     admin_email: str | None = _env("SUPERSET_ADMIN_EMAIL", None)  # else <username>@sparklio.local
+    # Alertmanager's receivers (`metrics alertmanager-config` renders monitoring/alertmanager.yml)
+    alert_email_to: str | None = _env("ALERT_EMAIL_TO", None)
+    alert_email_from: str | None = _env("ALERT_EMAIL_FROM", None)
+    alert_smtp_smarthost: str | None = _env("ALERT_SMTP_SMARTHOST", None)  # host:port
+    alert_smtp_username: str | None = _env("ALERT_SMTP_USERNAME", None)
+    alert_smtp_password: str | None = _env("ALERT_SMTP_PASSWORD", None, secret=True)
+    alert_smtp_require_tls: bool = _env("ALERT_SMTP_REQUIRE_TLS", True)
+    alert_webhook_url: str | None = _env("ALERT_WEBHOOK_URL", None, secret=True)  # may carry a token
 
     @property
     def embedded(self) -> bool:
@@ -105,6 +113,14 @@ def load(env: dict[str, str] | None = None) -> Settings:
         admin_username=env.get("SUPERSET_ADMIN_USERNAME") or "admin",
         admin_password=env.get("SUPERSET_ADMIN_PASSWORD") or None,
         admin_email=env.get("SUPERSET_ADMIN_EMAIL") or None,
+        alert_email_to=env.get("ALERT_EMAIL_TO") or None,
+        alert_email_from=env.get("ALERT_EMAIL_FROM") or None,
+        alert_smtp_smarthost=env.get("ALERT_SMTP_SMARTHOST") or None,
+        alert_smtp_username=env.get("ALERT_SMTP_USERNAME") or None,
+        alert_smtp_password=env.get("ALERT_SMTP_PASSWORD") or None,
+        alert_smtp_require_tls=_choice("ALERT_SMTP_REQUIRE_TLS", env.get("ALERT_SMTP_REQUIRE_TLS") or "true",
+                                       ("true", "false")) == "true",
+        alert_webhook_url=env.get("ALERT_WEBHOOK_URL") or None,
     )
 
 

@@ -213,6 +213,12 @@ def api_list(api, kind: str) -> list[dict]:
     return result.json()["result"]
 
 
+def database_uri(api, name: str = "Sparklio Analytics") -> str:
+    """The SQLAlchemy URI (password masked) of the Superset database called `name`."""
+    (found,) = [d["id"] for d in api_list(api, "database") if d["database_name"] == name]
+    return api.get(f"{api.base}/api/v1/database/{found}/connection", timeout=30).json()["result"]["sqlalchemy_uri"]
+
+
 def chart_ids(api) -> dict[str, int]:
     """Chart name -> its id, of the charts `api`'s user may see."""
     return {chart["slice_name"]: chart["id"] for chart in api_list(api, "chart")}

@@ -52,9 +52,12 @@ def test_every_chart_has_query_context_and_title():
 
 
 def test_no_secret_and_no_volatile_ids():
-    (database,) = load("databases").values()
-    assert database["sqlalchemy_uri"] == assets.PLACEHOLDER_URI
-    assert database["expose_in_sqllab"] is True and database["allow_dml"] is False
+    databases = {d["database_name"]: d for d in load("databases").values()}
+    assert sorted(databases) == sorted(assets.DATABASE_NAMES)
+    for database in databases.values():
+        assert database["sqlalchemy_uri"] == assets.PLACEHOLDER_URI and database["allow_dml"] is False
+    assert databases[assets.DATABASE_NAME]["expose_in_sqllab"] is True
+    assert databases[assets.SERVER_DATABASE_NAME]["expose_in_sqllab"] is False  # SQL Lab has the same views on the other
     for name, chart in load("charts").items():
         assert not set(assets.VOLATILE_FORM_DATA) & set(chart["params"]), name
         assert '"datasource"' not in chart["query_context"], name
@@ -196,13 +199,16 @@ def test_zip_has_one_top_folder_and_the_uri(tmp_path):
     import zipfile
 
     uri = "postgresql+psycopg2://reader:s3cret@db.example:5432/sparklio"
-    path = assets.zip_bundle(assets.ASSETS_DIR, tmp_path / "bundle.zip", "analytics", uri)
+    primary = "postgresql+psycopg2://reader:s3cret@primary.example:5432/sparklio"
+    path = assets.zip_bundle(assets.ASSETS_DIR, tmp_path / "bundle.zip", "analytics", uri, primary)
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
         assert {name.split("/")[0] for name in names} == {assets.ZIP_ROOT}
         database = yaml.safe_load(archive.read(f"{assets.ZIP_ROOT}/databases/Sparklio_Analytics.yaml"))
+        server = yaml.safe_load(archive.read(f"{assets.ZIP_ROOT}/databases/Sparklio_Server_Health.yaml"))
         metadata = yaml.safe_load(archive.read(f"{assets.ZIP_ROOT}/metadata.yaml"))
     assert database["sqlalchemy_uri"] == uri and metadata["type"] == "Dashboard"
+    assert server["sqlalchemy_uri"] == primary  # dashboard 5 reads the primary's own statistics
     assert len(names) == len(list(assets.ASSETS_DIR.rglob("*.yaml")))
 
 

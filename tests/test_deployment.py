@@ -19,8 +19,13 @@ SECRETS = {  # secret -> the services that may hold it (in a URL or on its own)
     "SUPERSET_METADATA_PASSWORD": {"postgres", "superset-init", "superset", "superset-worker", "superset-beat"},
     "SUPERSET_SECRET_KEY": {"superset-init", "superset", "superset-worker", "superset-beat"},
     "SUPERSET_ADMIN_PASSWORD": {"superset-init"},
-    "SPARKLIO_READER_PASSWORD": {"superset-init", "pgbouncer"},
+    "SPARKLIO_READER_PASSWORD": {"superset-init", "pgbouncer", "metrics-exporter", "postgres-exporter"},
+    "ALERT_SMTP_PASSWORD": {"alertmanager-config"},
+    "ALERT_WEBHOOK_URL": {"alertmanager-config"},
+    "GRAFANA_ADMIN_PASSWORD": {"grafana"},
 }
+MONITORING = ("metrics-exporter", "prometheus", "alertmanager", "grafana", "node-exporter", "postgres-exporter",
+              "blackbox-exporter")
 COMPOSE_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?])?")  # ${NAME}, ${NAME:-x}, ${NAME:?x}
 SHELL_REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")  # $NAME, ${NAME...}
 # the recipient variables alerts/*.yaml name (read by `alerts sync`/bootstrap by the name in the file)
@@ -126,6 +131,31 @@ def test_only_the_postgres_service_holds_the_superuser():
     for role in ("sparklio_owner", "superset_metadata"):
         assert any(re.match(rf"create role {role} login\b", s) for s in statements), role
     assert not [s for s in statements if re.search(r"\bsuperuser\b", s, re.I)]
+
+
+def test_monitoring_services_have_healthchecks_and_their_files_mounted():
+    """Issue 18: every monitoring service has a healthcheck; each file it mounts from the
+    repository exists; Prometheus reads monitoring/ (its rules beside it); Alertmanager starts
+    after the one-shot that renders its configuration; only loopback ports are published."""
+    for name in MONITORING:
+        assert SERVICES[name]["healthcheck"]["test"], name
+        for volume in SERVICES[name].get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), (name, source)
+        for port in SERVICES[name].get("ports", []):
+            assert port.startswith("127.0.0.1:"), (name, port)
+    assert "./monitoring:/etc/prometheus:ro" in SERVICES["prometheus"]["volumes"]
+    assert SERVICES["alertmanager"]["depends_on"]["alertmanager-config"]["condition"] == "service_completed_successfully"
+    assert SERVICES["metrics-exporter"]["command"][:3] == ["sparklio-bi", "metrics", "serve"]
+    assert SERVICES["alertmanager-config"]["command"][:3] == ["sparklio-bi", "metrics", "alertmanager-config"]
+    prometheus = yaml.safe_load((ROOT / "monitoring" / "prometheus.yml").read_text())
+    raw = {t for job in prometheus["scrape_configs"] for c in job["static_configs"] for t in c["targets"]}
+    targets = {t.split(":")[0] for t in raw}
+    relabelled = {job["relabel_configs"][-1]["replacement"].split(":")[0] for job in prometheus["scrape_configs"]
+                  if "relabel_configs" in job}
+    assert {"metrics-exporter", "node-exporter", "postgres-exporter", "blackbox-exporter"} <= targets | relabelled
+    assert "http://superset:8088/health" in raw
 
 
 def test_web_port_is_published_on_loopback_by_default():

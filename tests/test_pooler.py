@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from sparklio_bi.postgres import database, pooler, privileges
-from tests.conftest import READER_STATEMENT_TIMEOUT, api_list, csrf_header
+from tests.conftest import READER_STATEMENT_TIMEOUT, csrf_header, database_uri
 from tests.test_security import sql_lab
 
 pytestmark = pytest.mark.skipif(pooler.binary() is None, reason="make test installs Debian's pgbouncer")
@@ -36,9 +36,9 @@ def reader_backends(settings) -> set[int]:
 
 
 def test_superset_reads_through_the_pooler(api, server, settings):
-    database_id = api_list(api, "database")[0]["id"]
-    uri = api.get(f"{api.base}/api/v1/database/{database_id}/connection", timeout=30).json()["result"]["sqlalchemy_uri"]
-    assert make_url(uri).port == settings.pooler_port and make_url(uri).port != settings.pg_port, uri
+    for name in ("Sparklio Analytics", "Sparklio Server Health"):  # one server: both through the pooler
+        uri = database_uri(api, name)
+        assert make_url(uri).port == settings.pooler_port and make_url(uri).port != settings.pg_port, uri
     pids = set()
     for _ in range(12):  # Superset opens a new connection per query (NullPool): PgBouncer reuses a few
         response = sql_lab(api, "select pg_backend_pid() as pid", csrf_header(api))

@@ -5,7 +5,7 @@ recovers, a workflow that completes, an asset reviewed) and midnight; new rows s
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 import pytest
 
@@ -278,6 +278,31 @@ def test_a_damaged_month_is_named_and_repaired_by_a_plain_refresh(rolled_url):
     with database.connect(rolled_url) as conn, conn.cursor() as cur:
         assert total_differences(cur) == {}
         assert rollups.drifted_days(cur, config.load()) == {}
+
+
+def test_rows_deleted_weeks_ago_are_found_and_repaired_by_the_verifying_refresh(rolled_url):
+    """Rows deleted from Sparklio's tables weeks back (older than the last VERIFY_DAYS days the
+    quick check compares): the refresher's verifying pass (its first, then every tenth minute)
+    counts every older month, finds the days that differ and recomputes them; no `--full`."""
+    with database.connect(rolled_url) as conn, conn.cursor() as cur:
+        cur.execute("""select id, created_at from public.agent_logs
+                       where created_at < now() - interval '12 days' order by created_at desc limit 40""")
+        victims = cur.fetchall()
+        assert len(victims) == 40, "the seeded data reaches 12 days back"
+        cur.execute("delete from public.agent_logs where id = any(%s)", ([i for i, _ in victims],))
+        cur.execute("select id from public.router_logs where created_at < now() - interval '40 days' limit 5")
+        cur.execute("delete from public.router_logs where id = any(%s)", ([r[0] for r in cur.fetchall()],))
+        assert differences(cur) != {} and total_differences(cur) != {}
+        assert "agent" not in rollups.drifted_days(cur, config.load()), "the quick check sees the last days only"
+    refresh(rolled_url)  # a plain refresh follows new ids and xmins: a deletion leaves neither
+    with database.connect(rolled_url) as conn, conn.cursor() as cur:
+        assert differences(cur) != {}
+    done = {r.rollup: r for r in refresh(rolled_url, verify_days=rollups.VERIFY_DAYS)}
+    days = {victim.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) for _, victim in victims}
+    assert days <= set(done["agent"].repaired), (sorted(days), done["agent"].repaired)
+    with database.connect(rolled_url) as conn, conn.cursor() as cur:
+        assert differences(cur) == {} and total_differences(cur) == {}
+        assert rollups.drifted_days(cur, config.load(), history=True) == {}
 
 
 HOURS_HOLD_THE_RAW_ROWS = """

@@ -29,6 +29,7 @@ from tests.conftest import (
     artifact,
     chart_ids,
     cli,
+    database_uri,
     dataset_ids,
     form_login,
     start_server,
@@ -83,11 +84,11 @@ def reader_url(bootstrapped, settings) -> str:
 # --- PostgreSQL itself ----------------------------------------------------------------------
 
 def test_superset_connects_as_the_reader_role_not_the_owner(api, settings):
-    database_id = api_list(api, "database")[0]["id"]
-    uri = api.get(f"{api.base}/api/v1/database/{database_id}/connection", timeout=30).json()["result"]["sqlalchemy_uri"]
-    assert uri.split("://")[1].startswith(f"{settings.reader_role}:"), uri
-    committed = yaml.safe_load((ASSETS / "databases" / "Sparklio_Analytics.yaml").read_text())["sqlalchemy_uri"]
-    assert f"//{settings.reader_role}:XXXXXXXXXX@" in committed
+    for name in ("Sparklio Analytics", "Sparklio Server Health"):
+        uri = database_uri(api, name)
+        assert uri.split("://")[1].startswith(f"{settings.reader_role}:"), uri
+        committed = yaml.safe_load((ASSETS / "databases" / f"{name.replace(' ', '_')}.yaml").read_text())["sqlalchemy_uri"]
+        assert f"//{settings.reader_role}:XXXXXXXXXX@" in committed
 
 
 def test_reader_role_is_read_only_and_limited(reader_url, settings):

@@ -58,7 +58,7 @@ def test_bootstrap_is_idempotent_and_quicker_the_second_time(bootstrapped, api):
     assert bootstrapped["second_seconds"] < bootstrapped["first_seconds"]
     assert len(api_list(api, "dashboard")) == 8
     assert len(api_list(api, "chart")) == 29
-    assert len(api_list(api, "database")) == 1
+    assert sorted(d["database_name"] for d in api_list(api, "database")) == ["Sparklio Analytics", "Sparklio Server Health"]
     assert len(api_list(api, "dataset")) == len(list((ASSETS / "datasets").glob("*/*.yaml"))) == 21
     before, after = bootstrapped["fingerprints"]
     changed = sorted(name for name in before if before[name] != after[name])
@@ -231,7 +231,7 @@ def test_import_then_export_writes_every_file_of_the_bundle_back(bootstrapped, t
     exported = tmp_path / "exported"
     done = cli("assets", "export", "--dir", str(exported))
     want, got = bundle_files(ASSETS), bundle_files(exported)
-    assert len(want) == 1 + 1 + 21 + 29 + 8  # metadata.yaml, the database, datasets, charts, dashboards
+    assert len(want) == 1 + 2 + 21 + 29 + 8  # metadata.yaml, the two databases, datasets, charts, dashboards
     assert sorted(got) == sorted(want), f"missing {sorted(want.keys() - got.keys())}, extra {sorted(got.keys() - want.keys())}"
     assert {rel: cfg.get("uuid") for rel, cfg in got.items()} == {rel: cfg.get("uuid") for rel, cfg in want.items()}
     assert [rel for rel in want if got[rel] != want[rel]] == []
@@ -290,10 +290,10 @@ def test_broken_bundle_fails_validate_and_import_and_changes_nothing(bootstrappe
 
 
 def test_sql_lab_queries_the_analytics_views(api, bootstrapped):
-    databases = api_list(api, "database")
-    assert databases[0]["expose_in_sqllab"] is True
+    in_sql_lab = [d for d in api_list(api, "database") if d["expose_in_sqllab"]]
+    assert [d["database_name"] for d in in_sql_lab] == ["Sparklio Analytics"]  # the server-health one is for dashboard 5
     response = api.post(f"{api.base}/api/v1/sqllab/execute/", timeout=60, headers=csrf_header(api),
-                        json={"database_id": databases[0]["id"], "schema": "analytics", "runAsync": False,
+                        json={"database_id": in_sql_lab[0]["id"], "schema": "analytics", "runAsync": False,
                               "sql": "select status, count(*) as n from analytics.errors group by status"})
     assert response.status_code == 200, response.text[:500]
     got = {row["status"]: row["n"] for row in response.json()["data"]}

@@ -143,3 +143,38 @@ def test_the_cli_says_so_in_one_line_and_exits_1(bootstrapped, tmp_path):
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("Error: import failed, nothing changed: MultipleResultsFound"), done.stderr[-2000:]
     assert fingerprint(bootstrapped["url"]) == before
+
+
+def test_an_install_from_before_the_server_health_database_takes_the_new_bundle(app, bootstrapped, settings, tmp_path):
+    """Installs made before dashboard 5's datasets moved to `Sparklio Server Health` hold them on
+    the analytics database under the same UUIDs: re-importing (bootstrap, `assets import`) moves
+    them, and their charts with them."""
+    old = tmp_path / "assets"
+    shutil.copytree(ASSETS, old)
+    (old / "databases" / "Sparklio_Server_Health.yaml").unlink()
+    analytics_uuid = _load(old / "databases" / "Sparklio_Analytics.yaml")["uuid"]
+    moved = sorted((old / "datasets" / "Sparklio_Server_Health").glob("*.yaml"))
+    assert [p.stem for p in moved] == ["database_size", "slow_queries", "table_sizes"]
+    for path in moved:
+        data = _load(path)
+        data["database_uuid"] = analytics_uuid
+        _save(old / DATASETS / path.name, data)
+        path.unlink()
+    (old / "datasets" / "Sparklio_Server_Health").rmdir()
+    reader = privileges.reader_url(bootstrapped["url"], settings)
+
+    def where() -> dict[str, str]:
+        tables = internals.session().query(internals.models()["datasets"]).all()
+        return {t.table_name: t.database.database_name for t in tables if t.table_name in {p.stem for p in moved}}
+
+    try:
+        assets.import_bundle(old, reader, settings)
+        assert set(where().values()) == {assets.DATABASE_NAME}
+        assets.import_bundle(ASSETS, reader, settings)
+        assert set(where().values()) == {assets.SERVER_DATABASE_NAME}
+        slices = internals.session().query(internals.models()["charts"]).all()
+        on_server = {s.slice_name for s in slices if s.table is not None and s.table.database.database_name
+                     == assets.SERVER_DATABASE_NAME}
+        assert on_server == {"PostgreSQL database size", "Top 10 slowest queries", "Size per table (top 10)"}
+    finally:
+        cli("assets", "import")  # git's bundle, for the tests that follow

@@ -52,10 +52,11 @@ def assets_import(assets_dir: Path) -> None:
     """
 
     s = settings()
-    url = privileges.superset_url(database.analytics_url(s), s)
+    owner_url = database.analytics_url(s)
     with app.app_context(s):
         try:
-            counts = assets.import_bundle(assets_dir, url, s)
+            counts = assets.import_bundle(assets_dir, privileges.superset_url(owner_url, s), s,
+                                          server_uri=privileges.server_url(owner_url, s))
         except assets.AssetsError as exc:
             report_problems(exc.problems, assets_dir, "nothing imported")
             raise
@@ -89,10 +90,11 @@ def assets_zip(assets_dir: Path, output: Path, with_password: bool) -> None:
 
     Example: sparklio-bi assets zip -o /tmp/bundle.zip
     """
-    s, uri = settings(), None
+    s, uri, server_uri = settings(), None, None
     if with_password:
-        uri = privileges.superset_url(database.analytics_url(s), s)
-    path = assets.zip_bundle(assets_dir, output, s.analytics_schema, uri)
+        owner_url = database.analytics_url(s)
+        uri, server_uri = privileges.superset_url(owner_url, s), privileges.server_url(owner_url, s)
+    path = assets.zip_bundle(assets_dir, output, s.analytics_schema, uri, server_uri)
     if with_password:
         click.echo(f"warning: {path} holds the password of the read-only role: keep it private", err=True)
     click.echo(str(path))
@@ -159,7 +161,9 @@ def recover_secret_key() -> None:
     from sparklio_bi.superset import setup
 
     s = settings()
-    done, still_broken = setup.recover_secret_key(s, privileges.superset_url(database.analytics_url(s), s))
+    owner_url = database.analytics_url(s)
+    done, still_broken = setup.recover_secret_key(s, privileges.superset_url(owner_url, s),
+                                                  privileges.server_url(owner_url, s))
     click.echo(done)
     if still_broken:
         click.echo(f"still encrypted with the lost key: {', '.join(still_broken)}: edit each in Superset "

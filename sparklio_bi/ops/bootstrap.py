@@ -61,8 +61,7 @@ def source_row_count(url: str, settings: config.Settings) -> int:
 def data_layer(settings: config.Settings, progress: Progress, seed_job: Callable[[str], dict],
                reseed: bool = False, demo: bool = True) -> str:
     """Database, source tables and demo data (demo mode only), migrations, the read-only role,
-    one system sample; returns the URL Superset connects with (the read-only role's, through the
-    pooler or to the standby when there is one).
+    one system sample; returns the analytics database's URL (the owner's, on the primary).
     Outside demo mode the application's tables and rows are never touched."""
     progress.step(1, "PostgreSQL", detail="DATABASE_URL" if settings.database_url else f"embedded server in {settings.pg_dir}")
     url = database.analytics_url(settings)  # starts the embedded server when there is no DATABASE_URL
@@ -99,7 +98,7 @@ def data_layer(settings: config.Settings, progress: Progress, seed_job: Callable
     else:
         progress.step(4, "demo data", outcome="kept", detail="source tables have rows, kept (use --reseed to replace them)")
     collect.collect_once(url, settings)
-    return privileges.superset_url(url, settings)
+    return url
 
 
 def check_secrets() -> None:
@@ -109,8 +108,10 @@ def check_secrets() -> None:
             raise config.ConfigError(problem)
 
 
-def superset_layer(settings: config.Settings, progress: Progress, url: str) -> None:
-    """Superset metadata, roles, admin user and the assets; `url` is what Superset connects with."""
+def superset_layer(settings: config.Settings, progress: Progress, owner_url: str) -> None:
+    """Superset metadata, roles, admin user and the assets, whose databases connect as the
+    read-only role (the analytics one through the pooler or to the standby when there is one,
+    the server-health one to the primary), and the alerts when they are on."""
     with app.app_context(settings) as flask_app:
         internals.require_unchanged()  # before Superset's metadata is touched
         progress.step(5, "Superset metadata database")
@@ -132,7 +133,8 @@ def superset_layer(settings: config.Settings, progress: Progress, url: str) -> N
             progress.note(f"{username!r} exists, unchanged")
 
         progress.step(7, "dashboards", detail="importing assets/")
-        counts = assets.import_bundle(assets.ASSETS_DIR, url, settings)
+        counts = assets.import_bundle(assets.ASSETS_DIR, privileges.superset_url(owner_url, settings), settings,
+                                      server_uri=privileges.server_url(owner_url, settings))
         progress.note(", ".join(f"{n} {kind}" for kind, n in counts.items()))
         progress.note("roles " + ", ".join(roles.sync()) + " and brand rules synced")
         if roles.ensure_alerts_executor():

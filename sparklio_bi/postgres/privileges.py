@@ -154,6 +154,16 @@ def superset_url(owner_url: str, settings: config.Settings) -> str:
     return target.render_as_string(hide_password=False)
 
 
+def server_url(owner_url: str, settings: config.Settings) -> str:
+    """Where Superset's server-health database goes (dashboard 5: sizes and statement statistics
+    of the server it reads): the primary, as the reader role. With SPARKLIO_READER_URL at a
+    standby the analytics connection reads the standby, whose files and statistics are its own,
+    so this one goes to the owner's server; otherwise it is the analytics connection's."""
+    if settings.reader_target_url:
+        return reader_url(owner_url, settings)
+    return superset_url(owner_url, settings)
+
+
 def ensure_login(owner_url: str, settings: config.Settings, say: Callable[[str], None] = lambda line: None) -> str:
     """Give the reader role its password and limits (read-only, statement and idle timeouts) and,
     on the bundle's own embedded server, take from PUBLIC what a reader could misuse; returns

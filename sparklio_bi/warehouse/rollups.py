@@ -87,15 +87,16 @@ def refresh(conn, settings: config.Settings, full: bool = False,
             verify_days: int = 0) -> list[Refreshed]:
     """Bring every rollup up to date on `conn` (psycopg2) and commit nothing: the caller owns the
     transaction (REPEATABLE READ, so the changes found and the sums written agree). With
-    `verify_days`, the days of that many last days whose counts differ from the raw view's (a
-    rollup damaged by hand, a write the change tracking missed) are recomputed too."""
+    `verify_days`, the days of that many last days, and of every older month, whose counts differ
+    from the raw view's (a rollup damaged by hand, a row deleted, a write the change tracking
+    missed) are recomputed too."""
     a = settings.analytics_schema
     with conn.cursor() as cur:
         cur.execute("select pg_advisory_xact_lock(%s)", (LOCK,))
         cur.execute("select now(), date_trunc('day', now(), %s), txid_snapshot_xmin(txid_current_snapshot())",
                     (settings.timezone,))
         now, today, snapshot_xmin = cur.fetchone()
-        drift = drifted_days(cur, settings, verify_days) if verify_days and not full else {}
+        drift = drifted_days(cur, settings, verify_days, history=True) if verify_days and not full else {}
         done = [_refresh_one(cur, settings, rollup, full, now, today, snapshot_xmin, drift.get(rollup.name, []))
                 for rollup in ROLLUPS]
         done.append(user_rollups.refresh_user_projects(cur, settings, now, snapshot_xmin))
@@ -122,7 +123,8 @@ def refresh_repeatedly(url: str, settings: config.Settings, every: float | None,
                        report: Callable[[list[Refreshed], float], None], on_error: Callable[[str], None]) -> None:
     """Refresh once (`every` None: a failure raises) or every `every` seconds until interrupted
     (a failure is reported and tried again at the next beat); the first refresh, and one every
-    VERIFY_EVERY_SECONDS, also recomputes the last VERIFY_DAYS days that differ from the raw views."""
+    VERIFY_EVERY_SECONDS, also recomputes the days that differ from the raw views (the last
+    VERIFY_DAYS days, and those of any older month whose count differs)."""
     verified_at = None
     while True:
         started = time.monotonic()
@@ -143,12 +145,15 @@ def refresh_repeatedly(url: str, settings: config.Settings, every: float | None,
         time.sleep(max(0.0, every - (time.monotonic() - started)))
 
 
-def drifted_days(cur, settings: config.Settings, days: int = VERIFY_DAYS) -> dict[str, list[datetime]]:
+def drifted_days(cur, settings: config.Settings, days: int = VERIFY_DAYS,
+                 history: bool = False) -> dict[str, list[datetime]]:
     """Per rollup, the days among the last `days` (in SPARKLIO_TIMEZONE, up to its watermark)
     whose row count in its hours, or in its day row (per brand or over all brands), differs from
     its raw view's, and the first day of each whole month touching them (and of the last whole
     month) whose month rows differ from its days (recomputing a day recomputes its month and the
-    rows over all brands); cheap: one index range a table."""
+    rows over all brands); cheap: one index range a table. With `history`, also the days before
+    those whose counts differ, found month by month (a row deleted or moved a year ago): one
+    count of an index range per month and table, then the days of the months that differ."""
     a, zone = settings.analytics_schema, settings.timezone
     cur.execute("select date_trunc('day', now(), %s)", (zone,))
     today = cur.fetchone()[0]
@@ -167,7 +172,7 @@ def drifted_days(cur, settings: config.Settings, days: int = VERIFY_DAYS) -> dic
         raw = (f"select date_trunc('day', created_at, %(tz)s) as day, count(*) as n from {a}.{rollup.raw} "
                f"where created_at >= %(since)s and created_at < %(until)s group by 1")
         families = [""] + (["_all_brands"] if rollup.other_dims else [])  # the rows per brand, and over all
-        cur.execute(" union ".join(f"""
+        days_query = " union ".join(f"""
             select coalesce(hours.day, raw.day) from (
                 select date_trunc('day', period_start, %(tz)s) as day, sum({rollup.count}) as n
                 from {a}.{rollup.name}_hours{family}
@@ -180,8 +185,13 @@ def drifted_days(cur, settings: config.Settings, days: int = VERIFY_DAYS) -> dic
                 where period_start >= %(since)s and period_start < %(days_until)s group by 1) as days
             full join ({raw}) as raw on days.day = raw.day
             where days.n is distinct from raw.n and coalesce(days.day, raw.day) < %(days_until)s"""
-                                   for family in families) + " order by 1", params)
+                                for family in families) + " order by 1"
+        cur.execute(days_query, params)
         differing = [r[0] for r in cur.fetchall()]
+        if history:
+            for month, until in _older_months_differing(cur, a, rollup, families, since, ZoneInfo(zone)):
+                cur.execute(days_query, {**params, "since": month, "until": until, "days_until": until})
+                differing += [r[0] for r in cur.fetchall()]
         cur.execute(" union ".join(f"""
             select coalesce(months.month, days.month) from (
                 select period_start as month, sum({rollup.count}) as n from {a}.{rollup.name}_months{family}
@@ -197,6 +207,27 @@ def drifted_days(cur, settings: config.Settings, days: int = VERIFY_DAYS) -> dic
         differing += [r[0] for r in cur.fetchall() if r[0] not in months_of_days]  # a month: its first day
         if differing:
             found[rollup.name] = sorted(differing)
+    return found
+
+
+def _older_months_differing(cur, a: str, rollup: Rollup, families: list[str], before: datetime,
+                            zone: ZoneInfo) -> list[tuple[datetime, datetime]]:
+    """The months (first day, end: the next month's or `before`) before `before` whose raw row
+    count differs from the rollup's day rows' (per brand or over all brands)."""
+    cur.execute(f"select least((select min(period_start) from {a}.{rollup.table}), "
+                f"(select min(created_at) from {a}.{rollup.raw}))")
+    first = cur.fetchone()[0]
+    found, month = [], periods.month_of(first, zone) if first is not None else before
+    while month < before:
+        until = min(periods.next_month(month, zone), before)
+        sums = ", ".join(f"(select sum({rollup.count}) from {a}.{rollup.table}{family} "
+                         f"where period_start >= %(since)s and period_start < %(until)s)" for family in families)
+        cur.execute(f"select (select count(*) from {a}.{rollup.raw} where created_at >= %(since)s "
+                    f"and created_at < %(until)s), {sums}", {"since": month, "until": until})
+        raw, *rolled = cur.fetchone()
+        if any((n or 0) != raw for n in rolled):
+            found.append((month, until))
+        month = until
     return found
 
 

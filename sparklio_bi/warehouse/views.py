@@ -20,7 +20,7 @@ VIEWS_DIR = SQL_DIR / "views"
 OWNED_DIR = SQL_DIR / "owned"
 SOURCE_DDL = SQL_DIR / "source" / "app_tables.sql"
 FILE_NAME = re.compile(r"^(?P<view>[a-z_]+)__v(?P<version>\d+)\.sql$")
-COLUMN_LINE = re.compile(r"^--\s{2,}(?P<name>[a-z_]+)\s+(?P<type>[a-z ]+?)(?:\s{2,}.*)?$")
+COLUMN_LINE = re.compile(r"^--\s{2,}(?P<name>[a-z_][a-z0-9_]*)\s+(?P<type>[a-z ]+?)(?:\s{2,}.*)?$")
 SOURCE_TABLES = ("users", "brands", "projects", "workflows", "agent_logs", "router_logs", "assets")
 
 

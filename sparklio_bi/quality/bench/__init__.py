@@ -30,6 +30,7 @@ from sparklio_bi.config import PROJECT_ROOT
 from sparklio_bi.postgres import embedded_pg, pooler, privileges
 from sparklio_bi.quality.bench.charts import measure_charts
 from sparklio_bi.quality.bench.dashboards import measure_dashboards, measure_renders
+from sparklio_bi.quality.bench.exporter import measure_exporter_round
 from sparklio_bi.quality.bench.harness import (
     DEFAULT_DIR,
     DEFAULT_OUTPUT,
@@ -59,6 +60,7 @@ from sparklio_bi.quality.bench.ranges import (
     ranged_charts,
 )
 from sparklio_bi.quality.bench.report import TARGETS, evaluate, markdown, summary_lines
+from sparklio_bi.quality.bench.stats import P95_SAMPLES
 from sparklio_bi.quality.bench.upkeep import measure_rollups, rollup_targets
 from sparklio_bi.superset import rest
 
@@ -69,12 +71,14 @@ __all__ = ["CUSTOM_RANGES", "DEFAULT_DIR", "DEFAULT_OUTPUT", "MARKDOWN_NAME", "N
            "ranged_charts", "run", "summary_lines"]
 
 def measure(base: str, session: requests.Session, owner_url: str, reader_url: str, runs: int,
-            render_cookie: str | None = None, progress: Progress = lambda line: None) -> dict:
+            render_cookie: str | None = None, progress: Progress = lambda line: None,
+            forced_runs: int | None = None) -> dict:
     """Every measurement on a Superset serving the bundle at `base`, logged in as `session`'s
     user (an admin); owner_url: the analytics database as its owner (reference SQL, source
     tables in `public`); reader_url: as the role Superset connects with. render_cookie: the
-    session cookie of a form login, to render in Chromium (None: no renders)."""
-    charts = measure_charts(base, session, owner_url, reader_url, runs, progress)
+    session cookie of a form login, to render in Chromium (None: no renders). forced_runs: how
+    many times each chart's forced data request is timed (default `runs`)."""
+    charts = measure_charts(base, session, owner_url, reader_url, runs, progress, forced_runs)
     dashboards = measure_dashboards(base, session, runs, progress)
     if render_cookie:
         measure_renders(base, render_cookie, dashboards, runs, progress)
@@ -135,13 +139,15 @@ def run(scale: float, runs: int, output: Path, data_dir: Path, skip_browser: boo
         password = (data_dir / datadir.ADMIN_PASSWORD).read_text().strip()
         session = rest.form_login(base, "admin", password)
         results = measure(base, session, owner_url, reader_url, runs,
-                          render_cookie=None if skip_browser else session.cookies["session"], progress=progress)
+                          render_cookie=None if skip_browser else session.cookies["session"], progress=progress,
+                          forced_runs=max(runs, P95_SAMPLES))
         if pooler.enabled(settings) and not dropped:
             results["pooling"] = measure_pooling(base, session, owner_url, privileges.superset_url(owner_url, settings),
                                                  reader_url, runs, progress)
         if not dropped:
             results["ranges"] = measure_ranges(base, session, owner_url, reader_url, runs, progress)
             results["targets"].update(range_targets(results["ranges"]))
+        results["metrics_exporter"] = measure_exporter_round(reader_url, settings, max(runs, 10), progress)
         results["rollups"] = measure_rollups(base, session, owner_url, settings, runs, progress)
         results["rollups"]["full_rebuild_s"] = boot.get("rollups_full_seconds")
         results["targets"].update(rollup_targets(results["rollups"]))

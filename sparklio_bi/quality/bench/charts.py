@@ -64,8 +64,9 @@ def _compare(base: str, session: requests.Session, owner_url: str, chart, chart_
 
 
 def measure_charts(base: str, session: requests.Session, owner_url: str, reader_url: str, runs: int,
-                   progress: Progress = lambda line: None) -> list[dict]:
-    """(a)-(d) for each of the 29 charts, and whether (a) equals (c)."""
+                   progress: Progress = lambda line: None, forced_runs: int | None = None) -> list[dict]:
+    """(a)-(d) for each of the 29 charts (c `forced_runs` times, default `runs`), and whether (a)
+    equals (c)."""
     headers = csrf_headers(base, session)
     ids = {c["slice_name"]: c["id"] for c in listing(base, session, "chart")}
     titles = reference.chart_titles()
@@ -84,7 +85,7 @@ def measure_charts(base: str, session: requests.Session, owner_url: str, reader_
         with sql_timer(reader_url, sqls) as run:
             query_ms, _ = timed(run, runs)
         data_url = f"{base}/api/v1/chart/{chart_id}/data/"
-        forced_ms, _ = timed(lambda url=data_url: get(session, url + "?force=true"), runs)
+        forced_ms, _ = timed(lambda url=data_url: get(session, url + "?force=true"), forced_runs or runs)
         cached_ms, answers = _cached(session, data_url, runs)
         equal = _compare(base, session, owner_url, chart, chart_id)
         entry = {"key": chart.key, "title": titles[chart.key], "chart_id": chart_id,

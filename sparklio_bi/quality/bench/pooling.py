@@ -16,10 +16,11 @@ MODES = ("pooled", "direct", "pooled again")  # the pooler measured before and a
 
 def measure_pooling(base: str, session: requests.Session, owner_url: str, pooled_url: str, direct_url: str,
                     runs: int, progress: Progress) -> dict:
-    """Each chart's forced data request (`?force=true`) `runs` times per mode, Superset's database
-    pointed at `pooled_url` then `direct_url` then `pooled_url` again through its REST API (PUT
-    /api/v1/database/<id>), while a Writer adds rows at the recent hourly rate."""
-    database_id = listing(base, session, "database")[0]["id"]
+    """Each chart's forced data request (`?force=true`) `runs` times per mode, Superset's databases
+    (the analytics one and the server-health one, both on this server) pointed at `pooled_url` then
+    `direct_url` then `pooled_url` again through its REST API (PUT /api/v1/database/<id>), while a
+    Writer adds rows at the recent hourly rate."""
+    database_ids = [d["id"] for d in listing(base, session, "database")]
     titles = reference.chart_titles()
     ids = {c["slice_name"]: c["id"] for c in listing(base, session, "chart")}
     charts = [(chart.key, ids[titles[chart.key]]) for chart in reference.CHARTS]
@@ -28,7 +29,8 @@ def measure_pooling(base: str, session: requests.Session, owner_url: str, pooled
     modes = {}
     try:
         for mode in MODES:
-            _point_database(base, session, database_id, direct_url if mode == "direct" else pooled_url)
+            for database_id in database_ids:
+                _point_database(base, session, database_id, direct_url if mode == "direct" else pooled_url)
             figures, samples = {}, []
             for key, chart_id in charts:
                 url = f"{base}/api/v1/chart/{chart_id}/data/?force=true"
@@ -41,12 +43,13 @@ def measure_pooling(base: str, session: requests.Session, owner_url: str, pooled
             progress(f"pooling {mode:<12} 29 forced requests: p50s add up to {modes[mode]['sum_p50_ms']:,.0f} ms, "
                      f"worst p95 {modes[mode]['worst_p95_ms']:.0f} ms")
     finally:
-        _point_database(base, session, database_id, pooled_url)
+        for database_id in database_ids:
+            _point_database(base, session, database_id, pooled_url)
         writer.stopped.set()
         writer.join(10)
     return {"modes": modes, "rows_written": writer.written,
             "pooled_port": make_url(pooled_url).port, "direct_port": make_url(direct_url).port,
-            "how": "Superset's one analytics database pointed at PgBouncer (transaction pooling, DISCARD ALL "
+            "how": "Superset's databases pointed at PgBouncer (transaction pooling, DISCARD ALL "
                    "after each transaction), at PostgreSQL itself, then at PgBouncer again, through the REST "
                    "API; in each mode every chart's data API with force=true, one warm-up then `runs` timed, "
                    "while agent_logs and router_logs rows arrived every second"}

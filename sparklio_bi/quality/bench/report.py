@@ -3,17 +3,22 @@ from __future__ import annotations
 
 from sparklio_bi.quality.bench.dashboards import BROWSER_CONNECTIONS
 from sparklio_bi.quality.bench.pooling import pooling_lines
+from sparklio_bi.quality.bench.stats import P95_SAMPLES
 from sparklio_bi.quality.reference import NOT_COMPARED
 
 TARGETS = {  # name -> (description, limit)
     "query_p95": ("every chart's generated SQL (b), p95 <= 50 ms", 50.0),
-    "api_forced_p95": ("every chart's data API, cache bypassed (c), p95 <= 200 ms", 200.0),
-    "dashboard_concurrent_p95": ("every dashboard's requests fired concurrently, p95 <= 1000 ms", 1000.0),
+    # issue 16 tightened these two from 200 and 1000 ms
+    "api_forced_p95": ("every chart's data API, cache bypassed (c), p95 <= 150 ms", 150.0),
+    "dashboard_concurrent_p95": ("every dashboard's requests fired concurrently, p95 <= 600 ms", 600.0),
     "render": ("every dashboard's cold render in Chromium (fresh profile, data forced), p95 <= 4000 ms", 4000.0),
     "render_warm_browser": ("every dashboard's render with the browser's HTTP cache warm (data forced), "
                             "p95 <= 4000 ms", 4000.0),
     "speedup_query": ("sum of reference p50 (a) / sum of generated SQL p50 (b) >= 20", 20.0),
     "speedup": ("sum of reference p50 (a) / sum of API forced p50 (c) >= 20", 20.0),
+    # issue 16's: where Superset's own per-request code keeps it out of reach,
+    # benchmarks/request_split.py shows where the time goes
+    "speedup_api_3x": ("sum of reference p50 (a) / sum of API forced p50 (c) >= 3", 3.0),
 }
 
 
@@ -38,7 +43,7 @@ def evaluate(charts: list[dict], dashboards: list[dict]) -> dict:
             result = {"met": None, "worst_ms": None, "offenders": [], "skipped": "--skip-browser"}
         out[name] = {"target": description, "limit_ms": limit, **result}
     reference_sum = sum(c["reference_ms"]["p50"] for c in charts)
-    for name, field in (("speedup_query", "query_ms"), ("speedup", "api_forced_ms")):
+    for name, field in (("speedup_query", "query_ms"), ("speedup", "api_forced_ms"), ("speedup_api_3x", "api_forced_ms")):
         total = sum(c[field]["p50"] for c in charts)
         ratio = reference_sum / total if total else None
         description, limit = TARGETS[name]
@@ -120,8 +125,8 @@ def markdown(results: dict) -> str:
                 f"dashboard loads them, cache allowed) after {fresh['inserted_now']} s; one dated 3 days back "
                 f"after {fresh['inserted_3_days_back']} s.", ""]
     out += ["(a) reference SQL on the source tables as the owner; (b) the SQL Superset generates, run "
-            "directly as the reader role; (c) `GET /api/v1/chart/<id>/data/?force=true`; (d) the same, "
-            "cached. Equal: (a) and (c) give the same figures.", "",
+            "directly as the reader role; (c) `GET /api/v1/chart/<id>/data/?force=true` (at least "
+            f"{P95_SAMPLES} times, so that its p95 is one); (d) the same, cached. Equal: (a) and (c) give the same figures.", "",
             "| chart | title | (a) ref p50 | (b) SQL p50 | (b) p95 | (c) API p50 | (c) p95 | (d) cached p50 | equal |",
             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for c in results["charts"]:

@@ -11,10 +11,12 @@ from sparklio_bi.superset.assets.layout import (
            ASSETS_DIR,
            CANONICAL_SCHEMA,
            DATABASE_NAME,
+           DATABASE_NAMES,
            EXPORT_VERSION,
            METADATA,
            PLACEHOLDER_URI,
            RANGED_VIEWS,
+           SERVER_DATABASE_NAME,
            VIZ_TYPES,
            VOLATILE_FORM_DATA,
            ZIP_ROOT,
@@ -25,7 +27,7 @@ from sparklio_bi.superset.assets.normalise import normalise, stable_chart_id
 from sparklio_bi.superset.assets.transfer import export_bundle, import_bundle, zip_bundle
 from sparklio_bi.superset.assets.validation import validate
 
-__all__ = ["ASSETS_DIR", "ASSET_DIRECTORIES", "CANONICAL_SCHEMA", "DATABASE_NAME", "EXPORT_VERSION", "METADATA",
-           "PLACEHOLDER_URI", "RANGED_VIEWS", "VIZ_TYPES", "VOLATILE_FORM_DATA", "ZIP_ROOT", "AssetsError", "check_export_target",
-           "dump_yaml", "export_bundle", "import_bundle", "load_yaml", "normalise", "owned_files", "ranged_sql", "read_bundle",
-           "stable_chart_id", "validate", "zip_bundle"]
+__all__ = ["ASSETS_DIR", "ASSET_DIRECTORIES", "CANONICAL_SCHEMA", "DATABASE_NAME", "DATABASE_NAMES", "EXPORT_VERSION",
+           "METADATA", "PLACEHOLDER_URI", "RANGED_VIEWS", "SERVER_DATABASE_NAME", "VIZ_TYPES", "VOLATILE_FORM_DATA",
+           "ZIP_ROOT", "AssetsError", "check_export_target", "dump_yaml", "export_bundle", "import_bundle", "load_yaml",
+           "normalise", "owned_files", "ranged_sql", "read_bundle", "stable_chart_id", "validate", "zip_bundle"]

@@ -21,6 +21,11 @@ VIZ_TYPES = frozenset({"echarts_timeseries_line", "echarts_timeseries_bar", "ech
 ZIP_ROOT = "sparklio_dashboards"
 CANONICAL_SCHEMA = "analytics"  # datasets' schema in assets/; replaced by ANALYTICS_SCHEMA on import
 DATABASE_NAME = "Sparklio Analytics"  # the bundle's database when assets/ has none yet
+# Dashboard 5's server-health datasets (database and table sizes, statement statistics) describe
+# the server they are read on, so they always read the primary, even when the analytics database
+# reads a standby (SPARKLIO_READER_URL); without a standby both point at the same server.
+SERVER_DATABASE_NAME = "Sparklio Server Health"
+DATABASE_NAMES = (DATABASE_NAME, SERVER_DATABASE_NAME)
 # Datasets on the rollups: Superset gives their SQL the chart's time range (Jinja, with
 # ENABLE_TEMPLATE_PROCESSING), and <view>_between(since, until) answers exactly that range.
 RANGED_VIEWS = ("agent_stats", "error_stats", "router_stats", "workflow_stats", "asset_stats", "workflow_daily",

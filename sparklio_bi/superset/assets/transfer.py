@@ -13,11 +13,12 @@ from sparklio_bi.superset import internals
 from sparklio_bi.superset.assets.files import dump_yaml, load_yaml, read_bundle, write
 from sparklio_bi.superset.assets.layout import (
     ASSET_DIRECTORIES,
-    DATABASE_NAME,
+    DATABASE_NAMES,
     EXPORT_VERSION,
     METADATA,
     PLACEHOLDER_URI,
     RANGED_VIEWS,
+    SERVER_DATABASE_NAME,
     ZIP_ROOT,
     AssetsError,
     ranged_sql,
@@ -27,9 +28,10 @@ from sparklio_bi.superset.assets.validation import validate
 
 
 def import_bundle(assets_dir: Path, database_uri: str, settings: config.Settings,
-                  kinds: tuple[str, ...] = ASSET_DIRECTORIES) -> dict[str, int]:
+                  kinds: tuple[str, ...] = ASSET_DIRECTORIES, server_uri: str | None = None) -> dict[str, int]:
     """Import (overwrite) every object of `kinds` with Superset's ImportAssetsCommand, in one
-    transaction; returns how many objects of each kind. Raises AssetsError and imports nothing
+    transaction; returns how many objects of each kind. `server_uri` is the server-health
+    database's (the primary's; default `database_uri`). Raises AssetsError and imports nothing
     if invalid."""
     with _superset(settings):
         problems = validate(assets_dir)
@@ -38,30 +40,41 @@ def import_bundle(assets_dir: Path, database_uri: str, settings: config.Settings
                               problems)
         texts = {rel: text for rel, text in read_bundle(assets_dir).items()
                  if rel == METADATA or rel.split("/")[0] in kinds}
-        contents = _for_import(texts, database_uri, settings.analytics_schema, "assets")
+        contents = _for_import(texts, database_uri, settings.analytics_schema, "assets", server_uri)
         _import_contents(contents)
     return {kind: sum(rel.startswith(kind + "/") for rel in contents) for kind in ASSET_DIRECTORIES}
 
 
 def _import_contents(contents: dict[str, str]) -> None:
+    """One transaction: the databases first when a dataset Superset has must move to another of
+    them (dashboard 5's did, to the server-health database), then everything."""
+    wanted = {cfg["uuid"]: cfg["database_uuid"] for cfg in
+              (load_yaml(text) for rel, text in contents.items() if rel.startswith("datasets/"))}
     try:
         with internals.one_transaction() as session:
+            if wanted:
+                internals.run_import({rel: text for rel, text in contents.items()
+                                      if rel == METADATA or rel.startswith("databases/")})
+                internals.move_datasets(wanted)
             internals.run_import(contents)
         session.commit()
     except internals.SupersetRefused as exc:
         raise AssetsError(f"import failed, nothing changed: {exc}") from None
 
 
-def _for_import(texts: dict[str, str], database_uri: str, schema: str, bundle_type: str) -> dict[str, str]:
-    """The bundle with the real database URI (password included), the configured analytics
-    schema on every dataset, and the metadata type."""
+def _for_import(texts: dict[str, str], database_uri: str, schema: str, bundle_type: str,
+                server_uri: str | None = None) -> dict[str, str]:
+    """The bundle with the real database URIs (password included; the server-health database's
+    is `server_uri`, default `database_uri`), the configured analytics schema on every dataset,
+    and the metadata type."""
     out = dict(texts)
     out[METADATA] = dump_yaml({"type": bundle_type, "version": EXPORT_VERSION})
     for rel in texts:
         if rel.startswith(("databases/", "datasets/")):
             cfg = load_yaml(texts[rel])
             if rel.startswith("databases/"):
-                cfg["sqlalchemy_uri"] = database_uri
+                server = cfg.get("database_name") == SERVER_DATABASE_NAME
+                cfg["sqlalchemy_uri"] = (server_uri or database_uri) if server else database_uri
             else:
                 cfg["schema"] = schema
                 if cfg.get("table_name") in RANGED_VIEWS and cfg.get("sql"):
@@ -105,21 +118,23 @@ def _bundle_ids(assets_dir: Path) -> tuple[list[int], list[int]]:
     models, session = internals.models(), internals.session()
     uuids = {load_yaml(text).get("uuid") for rel, text in read_bundle(assets_dir).items()
              if rel.startswith("databases/")} if assets_dir.is_dir() else set()
-    ours = lambda database: str(database.uuid) in uuids or database.database_name == DATABASE_NAME  # noqa: E731
+    ours = lambda database: str(database.uuid) in uuids or database.database_name in DATABASE_NAMES  # noqa: E731
     dashboards = sorted(d.id for d in session.query(models["dashboards"]).all()
                         if any(c.table is not None and ours(c.table.database) for c in d.slices))
     datasets = sorted(t.id for t in session.query(models["datasets"]).all() if ours(t.database))
     return dashboards, datasets
 
 
-def zip_bundle(assets_dir: Path, out_path: Path, schema: str, database_uri: str | None = None) -> Path:
+def zip_bundle(assets_dir: Path, out_path: Path, schema: str, database_uri: str | None = None,
+               server_uri: str | None = None) -> Path:
     """A ZIP (one top folder) for `superset import-dashboards -p ZIP -u admin`. Without
-    `database_uri` the database keeps its placeholder: no secret leaves the machine, and a
-    Superset that already has the database imports it. With one, the file is made 0600."""
+    `database_uri` the databases keep their placeholder: no secret leaves the machine, and a
+    Superset that already has the databases imports it. With one, the file is made 0600."""
     problems = validate(assets_dir)
     if problems:
         raise AssetsError(f"{len(problems)} problem(s), no zip written:\n" + "\n".join(problems))
-    contents = _for_import(read_bundle(assets_dir), database_uri or PLACEHOLDER_URI, schema, "Dashboard")
+    contents = _for_import(read_bundle(assets_dir), database_uri or PLACEHOLDER_URI, schema, "Dashboard",
+                           server_uri if database_uri else None)
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.unlink(missing_ok=True)
