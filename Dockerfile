@@ -1,7 +1,7 @@
 # sparklio-bi image: Superset 6.1.0 with the bundle, installed from the lock file.
 FROM python:3.11-slim-bookworm
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libpq5 curl pgbouncer \
+ && apt-get install -y --no-install-recommends libpq5 curl pgbouncer chromium chromium-driver \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --create-home --uid 1000 sparklio
 WORKDIR /app

@@ -3,6 +3,7 @@ with a safe default for the embedded demo (see README, "Configuration")."""
 import logging
 import os
 import re
+import shutil
 import sys
 
 from sparklio_bi import config as bundle_config
@@ -98,12 +99,58 @@ if _REDIS_URL:
 FEATURE_FLAGS = {
     # Alerts & Reports need Celery (worker and beat), so Redis: on by default when REDIS_URL is set
     "ALERT_REPORTS": _env("SUPERSET_ALERT_REPORTS", "true" if _REDIS_URL else "false").lower() == "true",
+    # Superset's webhook notification method (alerts/*.yaml `type: webhook`)
+    "ALERT_REPORT_WEBHOOK": True,
+    # An alert sends its name, value and link only; without this Superset would also screenshot the
+    # alert's dashboard at every firing (the reports in alerts/ send their PNG or CSV)
+    "ALERTS_ATTACH_REPORTS": False,
     # Brand rules (row-level security) apply to SQL Lab queries on the datasets they name too.
     "RLS_IN_SQLLAB": True,
     # The rollup datasets' SQL reads the chart's time range ({{ from_dttm }}, {{ to_dttm }}) and
     # answers exactly that range (sparklio_bi.superset.assets.ranged_sql); SQL Lab gets Jinja with it.
     "ENABLE_TEMPLATE_PROCESSING": True,
 }
+
+# --- Alerts & Reports (alerts/*.yaml; README "Alerts and reports") ------------------------------
+# Every alert and report runs as one dedicated low-privilege user (role Sparklio Alerts: it may open
+# the dashboards, read their charts and their CSV, nothing else), never as whoever last edited it; its SQL
+# runs on the Sparklio Analytics database, which connects as the read-only reader role.
+from superset.tasks.types import FixedExecutor  # noqa: E402
+
+ALERT_REPORTS_EXECUTORS = [FixedExecutor(bundle_config.ALERTS_EXECUTOR)]
+# Email: Superset's defaults (STARTTLS on, user and password "superset") fail against a plain
+# server; here nothing is assumed: no login unless SMTP_USER is set, no TLS unless asked for.
+SMTP_HOST = _env("SMTP_HOST", "localhost")
+SMTP_PORT = int(_env("SMTP_PORT", "25"))
+SMTP_STARTTLS = _env("SMTP_STARTTLS", "false").lower() == "true"
+SMTP_SSL = _env("SMTP_SSL", "false").lower() == "true"
+SMTP_SSL_SERVER_AUTH = _env("SMTP_SSL_SERVER_AUTH", "true").lower() == "true"  # check the server's certificate
+SMTP_USER = os.environ.get("SMTP_USER") or None
+SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD") or None
+SMTP_MAIL_FROM = _env("SMTP_MAIL_FROM", "sparklio-bi@localhost")
+EMAIL_REPORTS_SUBJECT_PREFIX = _env("SPARKLIO_EMAIL_SUBJECT_PREFIX", "[Sparklio] ")
+# Webhooks: https only unless SPARKLIO_WEBHOOK_HTTPS_ONLY=false (a receiver on a private network)
+ALERT_REPORTS_WEBHOOK_HTTPS_ONLY = _env("SPARKLIO_WEBHOOK_HTTPS_ONLY", "true").lower() == "true"
+# Slack: a bot token (chat:write, files:write; channels:read to list channels)
+SLACK_API_TOKEN = os.environ.get("SLACK_API_TOKEN") or None
+if os.environ.get("SPARKLIO_SLACK_API_URL"):  # a Slack-compatible relay (the tests: a loopback server)
+    from sparklio_bi.superset import slack as _slack
+
+    _slack.point_slack_at(os.environ["SPARKLIO_SLACK_API_URL"])
+# Screenshots (PNG reports): Debian's headless Chromium, on this install's own web server
+WEBDRIVER_TYPE = "chrome"
+WEBDRIVER_OPTION_ARGS = ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                         "--hide-scrollbars"]
+_CHROMEDRIVER = shutil.which("chromedriver")
+WEBDRIVER_CONFIGURATION = {
+    "options": {"capabilities": {}, "preferences": {}},
+    "service": {"log_output": "/dev/null", "service_args": [], "port": 0, "env": {},
+                **({"executable_path": _CHROMEDRIVER} if _CHROMEDRIVER else {})},
+}
+_WEB_HOST = _env("SUPERSET_HOST", "127.0.0.1").replace("0.0.0.0", "127.0.0.1")  # noqa: S104 - read, not bound
+WEBDRIVER_BASEURL = _env("SUPERSET_WEBDRIVER_BASEURL", f"http://{_WEB_HOST}:{SUPERSET_WEBSERVER_PORT}/")
+# The links in emails and messages: where people reach Superset (behind HAProxy: its address)
+WEBDRIVER_BASEURL_USER_FRIENDLY = _env("SUPERSET_PUBLIC_URL", WEBDRIVER_BASEURL)
 
 # Behind a proxy (docker-compose) set ENABLE_PROXY_FIX=true.
 ENABLE_PROXY_FIX = _env("ENABLE_PROXY_FIX", "false").lower() == "true"

@@ -12,6 +12,7 @@ from sparklio_bi.errors import ExpectedError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SUPERSET_DATABASE = "superset"  # Superset's metadata database on the embedded server (or beside the analytics one)
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+ALERTS_EXECUTOR = "sparklio-alerts"  # the Superset user every alert and report runs as (viewer role)
 DURATION = re.compile(r"^\d+(ms|s|min|h)?$")  # as PostgreSQL reads statement_timeout
 
 

@@ -28,6 +28,9 @@ MONITORING = ("metrics-exporter", "prometheus", "alertmanager", "grafana", "node
               "blackbox-exporter")
 COMPOSE_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?])?")  # ${NAME}, ${NAME:-x}, ${NAME:?x}
 SHELL_REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")  # $NAME, ${NAME...}
+# the recipient variables alerts/*.yaml name (read by `alerts sync`/bootstrap by the name in the file)
+ALERT_VARIABLES = {r["to"] for path in (ROOT / "alerts").glob("*.yaml")
+                   for r in yaml.safe_load(path.read_text()).get("recipients", [])}
 ENV_READERS = {"os.environ.get", "env.get", "os.getenv", "_env"}  # called with the variable's name first
 
 
@@ -178,6 +181,7 @@ def test_settings_the_compose_file_passes_are_read_by_the_bundle():
     """Every variable compose sets on the bundle's image is read by name by its code or scripts;
     the postgres service's own ones (not the image's POSTGRES_*) by the roles script."""
     read = set().union(*map(python_reads, BUNDLE_PYTHON), *map(shell_reads, (ROOT / "scripts").glob("*.sh")))
+    read |= ALERT_VARIABLES
     for name, service in SERVICES.items():
         if service.get("build") == ".":
             unread = set(environment(name)) - read
@@ -212,7 +216,7 @@ def test_every_setting_the_code_reads_is_in_the_readme():
     assert read - documented == set(), f"read by the code, missing from the README: {sorted(read - documented)}"
     compose_only = {"SUPERSET_BIND", "SPARKLIO_OWNER_PASSWORD", "SUPERSET_METADATA_PASSWORD", "POSTGRES_PASSWORD",
                     "SPARKLIO_POOLER_SERVER"}
-    unread = documented - read - compose_only
+    unread = documented - read - compose_only - ALERT_VARIABLES
     assert unread == set(), f"in the README, read by nothing: {sorted(unread)}"
 
 

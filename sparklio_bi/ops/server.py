@@ -222,7 +222,9 @@ def serve(settings: config.Settings, host: str, port: int, workers: int, collect
     if collect_interval:
         children.append(_own_child("collector", "collect", "--interval", str(collect_interval)))
     if settings.redis_url and celery:
-        children += [Child(f"celery-{role}", celery_command(role, settings.data_dir), env=app.environment(settings))
+        # the worker's screenshots and links go to this serve's own web server
+        here = {**app.environment(settings), "SUPERSET_HOST": host, "SUPERSET_PORT": str(port)}
+        children += [Child(f"celery-{role}", celery_command(role, settings.data_dir), env=here)
                      for role in ("worker", "beat")]
     signal.signal(signal.SIGTERM, _interrupt)  # stop the children on `kill` as on Ctrl-C
     with serve_lock(settings.data_dir, port):

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from sparklio_bi.errors import ExpectedError
+from sparklio_bi.superset import slack as slack_relay  # SPARKLIO_SLACK_API_URL relies on "slack-client"
 
 TESTED_VERSION = "6.1.0"
 
@@ -359,6 +360,8 @@ def _check_postgres_binaries() -> None:
 
 
 ASSUMPTIONS: dict[str, Callable[[], None]] = {
+    "slack-client": lambda: _require(slack_relay.is_sdk_client(getattr(__import__("superset.utils.slack", fromlist=["_"]),
+                                     "WebClient", None)), "get_slack_client's client", "not slack_sdk's WebClient"),
     "version": _check_version,
     "import-schemas": lambda: import_schemas() and None,
     "models": _check_models,

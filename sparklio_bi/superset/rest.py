@@ -1,7 +1,7 @@
-"""Superset's public REST API over HTTP, one client for the tests, `sparklio-bi bench` and what
-comes next (reports, alerts): a person's login through the form (cookie and CSRF token, as a
-browser has them) or a bearer token (logged in again when it expires), and the calls every user
-of the API makes. Nothing here imports Superset: it is the API's own contract."""
+"""Superset's public REST API over HTTP, one client for the tests, `sparklio-bi bench` and
+`alerts sync`: a person's login through the form (cookie and CSRF token, as a browser has them)
+or a bearer token (logged in again when it expires), and the calls every user of the API makes.
+Nothing here imports Superset: it is the API's own contract."""
 from __future__ import annotations
 
 import re

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from sparklio_bi import config
+from sparklio_bi import config, datadir
 from sparklio_bi.errors import ExpectedError
 from sparklio_bi.postgres import database
 from sparklio_bi.superset import internals
@@ -26,6 +26,7 @@ from sparklio_bi.superset.assets import DATABASE_NAME, DATABASE_NAMES
 VIEWER = "Sparklio Viewer"
 ANALYST = "Sparklio Analyst"
 BRAND_VIEWER = "Sparklio Limited Viewer"  # a viewer limited to brands
+ALERTS_ROLE = "Sparklio Alerts"  # the viewer's rights and CSV (a chart's CSV report): the alerts' user only
 BRAND_ROLE_PREFIX = "Sparklio Brand "
 BRAND_RULE_PREFIX = "sparklio brand "
 BRAND_COLUMN = "brand_id"
@@ -128,10 +129,11 @@ def sync() -> list[str]:
     _set_role(VIEWER, viewer_permissions())
     _set_role(ANALYST, analyst_permissions())
     _set_role(BRAND_VIEWER, viewer_permissions(brand_datasets()))
+    _set_role(ALERTS_ROLE, viewer_permissions() | {("can_csv", "Superset")})
     for role in _brand_roles():
         _ensure_brand_rule(int(role.name[len(BRAND_ROLE_PREFIX):]), role)
     _limit_brand_users()
-    return [VIEWER, ANALYST, BRAND_VIEWER]
+    return [VIEWER, ANALYST, BRAND_VIEWER, ALERTS_ROLE]
 
 
 def _limit_brand_users() -> None:
@@ -194,6 +196,24 @@ def add_user(username: str, password: str, access: str, brands: tuple[int, ...] 
     if not user:
         raise RolesError(f"Superset refused to create user {username!r} (is the e-mail address taken?)")
     return roles[0].name
+
+
+def ensure_alerts_executor() -> bool:
+    """The user alerts and reports run as (superset_config's ALERT_REPORTS_EXECUTORS): the alerts
+    role only (the viewer's rights and CSV) and a random password nobody knows (Superset logs its
+    browser in without one); True when created."""
+    security_manager = internals.security()
+    user = security_manager.find_user(username=config.ALERTS_EXECUTOR)
+    role = security_manager.find_role(ALERTS_ROLE)
+    if user is not None:
+        if [held.name for held in user.roles] != [ALERTS_ROLE]:
+            user.roles = [role]
+            security_manager.update_user(user)
+        return False
+    if not security_manager.add_user(config.ALERTS_EXECUTOR, "Sparklio", "Alerts", f"{config.ALERTS_EXECUTOR}@sparklio.local",
+                                     [role], password=datadir.new_secret(32)):
+        raise RolesError(f"Superset refused to create the alerts' user {config.ALERTS_EXECUTOR!r}")
+    return True
 
 
 def set_brands(username: str, brands: tuple[int, ...]) -> None:

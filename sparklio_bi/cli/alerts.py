@@ -1,0 +1,83 @@
+"""`sparklio-bi alerts ...`: Superset's Alerts & Reports kept as YAML in alerts/."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from sparklio_bi.cli.base import main, settings
+from sparklio_bi.superset.alerts import definition, evaluate, sync
+
+dir_option = click.option("--dir", "folder", type=click.Path(path_type=Path), default=definition.ALERTS_DIR,
+                          show_default=True, help="The folder of alert and report files.")
+url_option = click.option("--superset-url", default=None,
+                          help="The running Superset (default http://SUPERSET_HOST:SUPERSET_PORT).")
+
+
+@main.group("alerts")
+def alerts_group() -> None:
+    """Alerts and scheduled reports as code (alerts/*.yaml), through Superset's /api/v1/report/."""
+
+
+@alerts_group.command("validate")
+@dir_option
+def alerts_validate(folder: Path) -> None:
+    """Check every file offline: fields, cron, SQL (one SELECT of one value on analytics views
+    only), and that every recipient variable is set.
+
+    Example: SPARKLIO_ALERT_EMAIL=ops@example.com sparklio-bi alerts validate
+    """
+    items = definition.load(folder)
+    found = definition.problems(items, dict(os.environ))
+    for problem in found:
+        click.echo(problem, err=True)
+    if found:
+        raise definition.AlertsError(f"{len(found)} problem(s) in {folder}")
+    click.echo(f"{folder}: {len(items)} valid ({sum(i.is_alert for i in items)} alerts, "
+               f"{sum(not i.is_alert for i in items)} reports)")
+
+
+@alerts_group.command("sync")
+@dir_option
+@url_option
+@click.option("--prune", is_flag=True, help="Also remove the alerts and reports Superset holds that no file names.")
+def alerts_sync(folder: Path, superset_url: str | None, prune: bool) -> None:
+    """Create or update Superset's alerts and reports from the files, matched by name (a second
+    sync changes nothing); an invalid folder changes nothing.
+
+    Example: sparklio-bi alerts sync --prune
+    """
+    s = settings()
+    env = dict(os.environ)
+    items = definition.checked(folder, env)
+    sync.sync(sync.http_api(s, superset_url), items, env, s, prune=prune, say=click.echo)
+
+
+@alerts_group.command("export")
+@dir_option
+@url_option
+def alerts_export(folder: Path, superset_url: str | None) -> None:
+    """Write Superset's alerts and reports into the folder, normalised (recipients as the names
+    of the variables holding them).
+
+    Example: sparklio-bi alerts export && git diff alerts/
+    """
+    s = settings()
+    written = sync.export(sync.http_api(s, superset_url), folder, dict(os.environ), s)
+    click.echo(f"{len(written)} files written to {folder}")
+
+
+@alerts_group.command("run")
+@click.argument("name")
+@dir_option
+def alerts_run(name: str, folder: Path) -> None:
+    """Evaluate one alert now, as the read-only reader role, and say what it would send (nothing is sent).
+
+    Example: sparklio-bi alerts run agent_failure_rate
+    """
+    env = dict(os.environ)
+    item = evaluate.find(definition.checked(folder, env), name)
+    outcome = evaluate.run(item, settings(), env)
+    for line in outcome.lines(item.data.get("condition") if item.is_alert else None):
+        click.echo(line)
