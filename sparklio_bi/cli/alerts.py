@@ -7,10 +7,20 @@ from pathlib import Path
 import click
 
 from sparklio_bi.cli.base import main, settings
-from sparklio_bi.superset.alerts import definition, evaluate, sync
 
-dir_option = click.option("--dir", "folder", type=click.Path(path_type=Path), default=definition.ALERTS_DIR,
-                          show_default=True, help="The folder of alert and report files.")
+# The library (sqlglot, croniter, requests) is imported by each command, not here: every module of
+# the group is loaded for any command, and `sparklio-bi db` runs with the database packages alone
+# (tests/test_embedded_pg.py::test_runs_as_a_normal_user).
+
+
+def _alerts_dir() -> Path:
+    from sparklio_bi.superset.alerts import definition
+
+    return definition.ALERTS_DIR
+
+
+dir_option = click.option("--dir", "folder", type=click.Path(path_type=Path), default=_alerts_dir,
+                          show_default="alerts/", help="The folder of alert and report files.")
 url_option = click.option("--superset-url", default=None,
                           help="The running Superset (default http://SUPERSET_HOST:SUPERSET_PORT).")
 
@@ -28,6 +38,8 @@ def alerts_validate(folder: Path) -> None:
 
     Example: SPARKLIO_ALERT_EMAIL=ops@example.com sparklio-bi alerts validate
     """
+    from sparklio_bi.superset.alerts import definition
+
     items = definition.load(folder)
     found = definition.problems(items, dict(os.environ))
     for problem in found:
@@ -48,6 +60,8 @@ def alerts_sync(folder: Path, superset_url: str | None, prune: bool) -> None:
 
     Example: sparklio-bi alerts sync --prune
     """
+    from sparklio_bi.superset.alerts import definition, sync
+
     s = settings()
     env = dict(os.environ)
     items = definition.checked(folder, env)
@@ -63,6 +77,8 @@ def alerts_export(folder: Path, superset_url: str | None) -> None:
 
     Example: sparklio-bi alerts export && git diff alerts/
     """
+    from sparklio_bi.superset.alerts import sync
+
     s = settings()
     written = sync.export(sync.http_api(s, superset_url), folder, dict(os.environ), s)
     click.echo(f"{len(written)} files written to {folder}")
@@ -76,6 +92,8 @@ def alerts_run(name: str, folder: Path) -> None:
 
     Example: sparklio-bi alerts run agent_failure_rate
     """
+    from sparklio_bi.superset.alerts import definition, evaluate
+
     env = dict(os.environ)
     item = evaluate.find(definition.checked(folder, env), name)
     outcome = evaluate.run(item, settings(), env)

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import inspect
 
-from slack_sdk.web.base_client import BaseClient
-
 
 def is_sdk_client(client_class) -> bool:
     """`client_class` is slack_sdk's client, and its constructor has a default base_url."""
+    from slack_sdk.web.base_client import BaseClient  # Superset's; internals imports this module without it
+
     default = inspect.signature(BaseClient.__init__).parameters.get("base_url")
     return isinstance(client_class, type) and issubclass(client_class, BaseClient) \
         and default is not None and str(default.default).startswith("http")
@@ -18,6 +18,8 @@ def is_sdk_client(client_class) -> bool:
 
 def point_slack_at(url: str) -> None:
     """Every slack_sdk client made from now on in this process calls `url`."""
+    from slack_sdk.web.base_client import BaseClient
+
     init = BaseClient.__init__
     names = init.__code__.co_varnames[1:init.__code__.co_argcount]
     defaults = list(init.__defaults__)
