@@ -115,7 +115,11 @@ def test_each_metric_equals_the_same_number_on_the_source_tables(metrics_db, set
             "where schemaname = 'public'",
     }
     for (name, labels), sql in checks.items():
-        assert of(found, name, *labels) == source(owner, sql), name
+        expected = source(owner, sql)
+        if name == "sparklio_database_size_bytes":  # the database's files grow between the round and this read
+            assert of(found, name, *labels) == pytest.approx(expected, rel=0.01), name
+        else:
+            assert of(found, name, *labels) == expected, name
     assert of(found, "sparklio_agent_latency_p95_seconds", "agent")[("probe_agent",)] == pytest.approx(1.83)
     assert of(found, "sparklio_active_users_last_hour")[()] >= 3
     ages = {"sparklio_collector_sample_age_seconds": "select '', extract(epoch from now() - max(sampled_at)) "

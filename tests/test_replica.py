@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from sparklio_bi.postgres import database, privileges, standby
-from sparklio_bi.quality.reference import CHARTS, chart_titles
+from sparklio_bi.quality.reference import CHARTS, SELF_OBSERVING, chart_titles
 from tests.conftest import TokenSession, chart_ids, cli, database_uri, free_port, start_server
 from tests.test_doctor import doctor, failing
 from tests.test_rollups import values_shown
@@ -75,8 +75,12 @@ def test_superset_reads_the_standby_and_every_chart_equals_the_primary(pair, set
         assert cur.fetchone()[0] is True
     caught_up(app, reader)
     ids, titles = chart_ids(api), chart_titles()
-    for chart in CHARTS:  # 5.1 (samples of the primary's connections, replicated) is VOLATILE: not compared
-        assert_chart_matches_reference(api, app, chart, ids[titles[chart.key]])
+    # 5.1 (samples of the primary's connections, replicated) is VOLATILE, and 5.3 SELF_OBSERVING: its
+    # own query, slow on statistics a whole test run filled, enters the primary's statistics after
+    # it answered (the bench does not compare it either); where it reads is asserted above
+    for chart in CHARTS:
+        if chart.key not in SELF_OBSERVING:
+            assert_chart_matches_reference(api, app, chart, ids[titles[chart.key]])
 
 
 @pytest.mark.slow
