@@ -63,7 +63,8 @@ def split(raw: Path) -> dict:
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit() or "handle_request" not in stack:
             continue  # gunicorn's idle loop and other threads: not a request's time
-        counts[group_of(stack)] = counts.get(group_of(stack), 0) + int(count)
+        group = group_of(stack)
+        counts[group] = counts.get(group, 0) + int(count)
         total += int(count)
     return {"samples": total, "groups": {name: round(100 * n / total, 1)
                                          for name, n in sorted(counts.items(), key=lambda kv: -kv[1])}}

@@ -35,10 +35,15 @@ def number(title: str, unit: str, expr: str, width: int = 6) -> stat.Panel:
     return stat.Panel().title(title).unit(unit).datasource(DATASOURCE).height(4).span(width).with_target(query(expr).ref_id("A"))
 
 
+def sparklio_dashboard(title: str, uid: str) -> dashboard.Dashboard:
+    """A dashboard of the bundle: its tag, a 30 s refresh, the last 6 hours in the browser's zone."""
+    return (dashboard.Dashboard(title).uid(uid).tags(["sparklio"]).refresh("30s")
+            .time("now-6h", "now").timezone("browser"))
+
+
 def kpis() -> dashboard.Dashboard:
     """The analytics KPIs of the exporter (`sparklio-bi metrics serve`)."""
-    return (dashboard.Dashboard("Sparklio KPIs").uid("sparklio-kpis").tags(["sparklio"]).refresh("30s")
-            .time("now-6h", "now").timezone("browser")
+    return (sparklio_dashboard("Sparklio KPIs", "sparklio-kpis")
             .with_row(dashboard.Row("Now"))
             .with_panel(number("Agent failure ratio (5 min)", "percentunit", "sparklio:agent_failure_ratio:rate5m"))
             .with_panel(number("Still failing", "short", "sum(sparklio_agent_still_failing)"))
@@ -68,8 +73,7 @@ def kpis() -> dashboard.Dashboard:
 
 def host_and_database() -> dashboard.Dashboard:
     """The host (node_exporter), PostgreSQL, Superset's /health and the exporter's own health."""
-    return (dashboard.Dashboard("Sparklio host and database").uid("sparklio-host-db").tags(["sparklio"])
-            .refresh("30s").time("now-6h", "now").timezone("browser")
+    return (sparklio_dashboard("Sparklio host and database", "sparklio-host-db")
             .with_row(dashboard.Row("Up"))
             .with_panel(number("Superset /health", "bool_yes_no", "min(probe_success{job=\"superset-health\"})"))
             .with_panel(number("PostgreSQL", "bool_yes_no", "min(pg_up)"))
