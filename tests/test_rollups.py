@@ -11,7 +11,7 @@ import pytest
 
 from sparklio_bi import config
 from sparklio_bi.postgres import database
-from sparklio_bi.warehouse import rollups
+from sparklio_bi.warehouse import rollup_checks, rollups
 from tests.conftest import chart_ids, seed_database
 
 # Each stats view against the same sums over its raw view: (stats, raw, dims, stats sums, raw sums)
@@ -263,8 +263,8 @@ def test_a_month_is_added_up_from_its_days_once_it_is_whole(rolled_url):
 
 def test_a_damaged_month_is_named_and_repaired_by_a_plain_refresh(rolled_url):
     """The last whole month's rows deleted from agent_months by hand: the drift check (doctor's
-    "rollup content", and every tenth minute of the refresher) names its first day, and a
-    refresh that verifies recomputes it."""
+    "rollup content", and the refresher's round of checks) names its first day, and a refresh
+    that verifies recomputes it."""
     with database.connect(rolled_url) as conn, conn.cursor() as cur:
         cur.execute("select date_trunc('month', now()) - interval '1 month'")
         month = cur.fetchone()[0]
@@ -282,8 +282,9 @@ def test_a_damaged_month_is_named_and_repaired_by_a_plain_refresh(rolled_url):
 
 def test_rows_deleted_weeks_ago_are_found_and_repaired_by_the_verifying_refresh(rolled_url):
     """Rows deleted from Sparklio's tables weeks back (older than the last VERIFY_DAYS days the
-    quick check compares): the refresher's verifying pass (its first, then every tenth minute)
-    counts every older month, finds the days that differ and recomputes them; no `--full`."""
+    quick check compares): a verifying refresh (a one-off `rollups refresh`; the refresher's round
+    of checks, a month at a time) counts every older month, finds the days that differ and
+    recomputes them; no `--full`."""
     with database.connect(rolled_url) as conn, conn.cursor() as cur:
         cur.execute("""select id, created_at from public.agent_logs
                        where created_at < now() - interval '12 days' order by created_at desc limit 40""")
@@ -303,6 +304,83 @@ def test_rows_deleted_weeks_ago_are_found_and_repaired_by_the_verifying_refresh(
     with database.connect(rolled_url) as conn, conn.cursor() as cur:
         assert differences(cur) == {} and total_differences(cur) == {}
         assert rollups.drifted_days(cur, config.load(), history=True) == {}
+
+
+class StopRefreshing(Exception):
+    pass
+
+
+def test_the_refresher_spreads_its_checks_one_slice_a_refresh_and_repairs_what_they_find(rolled_url):
+    """`rollups refresh --every` (serve's refresher) checks the rollups against the raw views a
+    few slices per refresh, not in one burst: with no budget, one slice each; a round visits every
+    slice of every rollup (each of the last days, the months' rows, each older month), repairs a
+    row deleted weeks ago and a damaged recent day on the way, then a new round begins."""
+    with database.connect(rolled_url) as conn, conn.cursor() as cur:
+        cur.execute("""delete from public.agent_logs where id in (select id from public.agent_logs
+                       where created_at < now() - interval '20 days' order by created_at desc limit 10)
+                       returning created_at""")
+        old = {row[0].astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+               for row in cur.fetchall()}
+        cur.execute("select date_trunc('day', now()) - interval '3 days'")
+        damaged = cur.fetchone()[0]
+        cur.execute("delete from analytics.router_rollup where period_start = %s", (damaged,))
+        assert cur.rowcount > 0 and len(old) >= 1
+    refresh(rolled_url)  # a plain refresh sees neither
+    settings, checking, cycles, errors = config.load(), rollup_checks.RoundRobin(budget=0), [], []
+
+    def report(done, seconds, progress):
+        with database.connect(rolled_url) as conn, conn.cursor() as cur:  # at a round's ends only: slow
+            left = differences(cur) if progress.position == 1 or progress.round_seconds else None
+        cycles.append((progress, {r.rollup: set(r.repaired) for r in done if r.repaired}, left))
+        if progress.position == 1 and len(cycles) > 1:  # the next round began
+            raise StopRefreshing
+
+    with pytest.raises(StopRefreshing):
+        rollups.refresh_repeatedly(rolled_url, settings, 0.01, False, report, errors.append, checking)
+    assert errors == []
+    *round_, (after, _, _) = cycles
+    assert [len(progress.checked) for progress, _, _ in cycles] == [1] * len(cycles)
+    assert [progress.position for progress, _, _ in round_] == list(range(1, len(round_) + 1))
+    assert [progress.round_seconds is not None for progress, _, _ in round_] == [False] * (len(round_) - 1) + [True]
+    assert after.total == len(round_) and after.checked[0] == round_[0][0].checked[0]
+    with database.connect(rolled_url) as conn, conn.cursor() as cur:
+        planned = rollup_checks.plan(cur, settings, history=True)
+    assert [progress.checked[0] for progress, _, _ in round_] == planned
+    kinds = {(piece.rollup.name, piece.kind) for piece in planned}
+    assert kinds == {(rollup.name, kind) for rollup in rollups.ROLLUPS for kind in ("day", "months", "history")}
+    assert sum(piece.kind == "day" for piece in planned) == len(rollups.ROLLUPS) * (rollups.VERIFY_DAYS + 1)
+    assert cycles[0][2] != {}, "the first refresh checked one slice, not all of them"
+    repaired = {rollup: set().union(*(days.get(rollup, set()) for _, days, _ in cycles)) for rollup in ("agent", "router")}
+    assert old <= repaired["agent"] and damaged in repaired["router"], repaired
+    assert round_[-1][2] == {}
+    with database.connect(rolled_url) as conn, conn.cursor() as cur:
+        assert total_differences(cur) == {} and rollups.drifted_days(cur, settings, history=True) == {}
+
+
+def test_the_round_robin_resumes_after_the_last_committed_refresh(rolled_url):
+    """Each refresh continues the round where the last one that committed stopped; the slice a
+    rolled-back refresh checked is checked again (its repair was rolled back too)."""
+    settings, checking = config.load(), rollup_checks.RoundRobin(budget=0)
+    checked = []
+    for _ in range(3):
+        refresh(rolled_url, checking=checking)
+        checked += checking.committed().checked
+    assert checked == list(checking.round.slices[:3]) and checking.round.position == 3
+    with database.connect(rolled_url) as conn:
+        conn.set_session(isolation_level="REPEATABLE READ")
+        with conn.cursor() as cur:
+            cur.execute("show max_parallel_workers_per_gather")
+            parallel = cur.fetchone()
+            checking.check_some(cur, settings)
+            cur.execute("show max_parallel_workers_per_gather")
+            assert cur.fetchone() == parallel, "the checks' one core is theirs alone, not the refresh's"
+        conn.rollback()
+    refresh(rolled_url, checking=checking)
+    progress = checking.committed()
+    assert progress.checked == (checking.round.slices[3],) and progress.position == 4
+    assert checking.committed() is None, "nothing checked since"
+    refresh(rolled_url, full=True, checking=checking)
+    assert checking.committed() is None and checking.round.position == 4, "a full rebuild checks nothing"
 
 
 HOURS_HOLD_THE_RAW_ROWS = """

@@ -87,20 +87,27 @@ def rollups() -> None:
               help="Refresh every SECONDS until interrupted (`serve` runs this every SPARKLIO_REFRESH_SECONDS, 30 s).")
 def rollups_refresh(full: bool, every: float | None) -> None:
     """Recompute the rollup periods that changed since the last refresh: new hours, rows
-    inserted late, failures that recovered, workflows and assets updated in place, and any of
-    the last 7 days whose counts differ from the raw view's (checked every 10 minutes with --every).
+    inserted late, failures that recovered, workflows and assets updated in place, and any day
+    whose counts differ from the raw view's (all checked at once; with --every, a few slices of
+    the days and months per refresh, round-robin, a round's time printed when it ends).
 
     Example: sparklio-bi rollups refresh --full
     """
     from sparklio_bi.warehouse import rollups as rolling
 
-    def report(done: list, seconds: float) -> None:
+    def report(done: list, seconds: float, progress: rolling.Progress | None) -> None:
+        checked = "" if progress is None else (f"; checked {len(progress.checked)} slices "
+                                               f"({progress.position}/{progress.total} of the round) "
+                                               f"in {progress.seconds:.2f}s")
         click.echo(f"refreshed in {seconds:.2f}s: " + ", ".join(f"{r.rollup} {r.periods} periods/{r.rows} rows"
-                                                                for r in done))
+                                                                for r in done) + checked)
         for r in done:
             if r.repaired:
                 click.echo(f"repaired {r.rollup}: " + ", ".join(f"{day:%Y-%m-%d}" for day in r.repaired)
                            + " differed from the raw view")
+        if progress is not None and progress.round_seconds is not None:
+            click.echo(f"checked every rollup against the raw views: {progress.total} slices in "
+                       f"{progress.round_seconds / 60:.1f} min, {progress.round_work:.2f}s of it checking")
 
     s = settings()
     rolling.refresh_repeatedly(database.analytics_url(s), s, every, full, report,
