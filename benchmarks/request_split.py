@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 OUTPUT = ROOT / "benchmarks" / "request-split.json"
 # (group, frame pattern): a sample is in the first group one of its frames matches
 GROUPS = (
-    ("new PostgreSQL connections (NullPool; Database.get_inspector opens a second one per query)",
+    ("PostgreSQL connections: opened, pinged, reset (engines.py keeps them; Superset's NullPool opened "
+     "two per query, the query's and Database.get_inspector's)",
      re.compile(r"Pool\.connect \(|Inspector\._construct \(|_ConnectionRecord\.|_finalize_fairy|"
                 r"psycopg2/__init__\.py|ping_connection")),
     ("the audit log (event logger)",
