@@ -120,7 +120,9 @@ def markdown(results: dict) -> str:
         fresh = roll["freshness_s"]
         out += [f"Rollups: an incremental refresh after {roll['rows_per_refresh']} new agent_logs and router_logs "
                 f"rows (the data's own rate over {roll['refresh_interval_s']} s) took p50 {roll['refresh_ms']['p50']:.0f} ms, "
-                f"p95 {roll['refresh_ms']['p95']:.0f} ms: {100 * roll['refresh_core_share']:.1f} % of one core at most "
+                f"p95 {roll['refresh_ms']['p95']:.0f} ms, max {roll['refresh_ms']['max']:.0f} ms, with the check slices "
+                f"serve's refresher adds (a round of them in {roll.get('check_round_refreshes')} refreshes): "
+                f"{100 * roll['refresh_core_share']:.1f} % of one core on average "
                 f"(wall time, client and server). A failure inserted now showed in charts 2.1 and 8.2 (as a "
                 f"dashboard loads them, cache allowed) after {fresh['inserted_now']} s; one dated 3 days back "
                 f"after {fresh['inserted_3_days_back']} s.", ""]

@@ -14,6 +14,8 @@ from sparklio_bi.quality.bench.stats import stats
 from sparklio_bi.superset.rest import get, listing
 from sparklio_bi.warehouse import rollups
 
+MAX_REFRESHES = 60  # until a round of checks ends (about 12 at scale 1000), at most
+
 
 def measure_rollups(base: str, session: requests.Session, owner_url: str, settings, runs: int,
                     progress: Progress) -> dict:
@@ -27,20 +29,26 @@ def measure_rollups(base: str, session: requests.Session, owner_url: str, settin
                     "from public.agent_logs")
         per_second = float(cur.fetchone()[0])
     batch = max(1, round(per_second * settings.refresh_seconds))
-    samples = []
-    for _ in range(runs):
+    checking = rollups.RoundRobin()  # as serve's refresher: each refresh checks a few slices too
+    samples, round_ends = [], []
+    while len(samples) < runs or (not round_ends and len(samples) < MAX_REFRESHES):
         with database.connect(owner_url) as conn, conn.cursor() as cur:
             insert_new_rows(cur, batch)
             cur.execute("""update public.workflows set status = 'completed', completed_at = now()
                            where id in (select id from public.workflows where status = 'running' limit %s)""",
                         (max(1, batch // 6),))
         started = time.perf_counter()
-        rollups.refresh_in_transaction(owner_url, settings)
+        rollups.refresh_in_transaction(owner_url, settings, checking=checking)
         samples.append((time.perf_counter() - started) * 1000)
+        done = checking.committed()
+        if done is not None and done.round_seconds is not None:
+            round_ends.append(len(samples))
     refresh = stats(samples)
-    share = refresh["p50"] / (settings.refresh_seconds * 1000)
-    progress(f"rollup refresh after {batch} new rows: p50 {refresh['p50']:.0f} ms every {settings.refresh_seconds:g} s "
-             f"= {100 * share:.1f} % of one core at most")
+    share = sum(samples) / len(samples) / (settings.refresh_seconds * 1000)  # the mean over a check round
+    round_refreshes = round_ends[0] if round_ends else None
+    progress(f"rollup refresh after {batch} new rows, with its check slices: p50 {refresh['p50']:.0f} ms, "
+             f"max {refresh['max']:.0f} ms every {settings.refresh_seconds:g} s = {100 * share:.1f} % of one core "
+             f"on average; a round of checks took {round_refreshes} refreshes")
 
     ids = {c["slice_name"]: c["id"] for c in listing(base, session, "chart")}
     titles = reference.chart_titles()
@@ -69,7 +77,7 @@ def measure_rollups(base: str, session: requests.Session, owner_url: str, settin
     progress(f"freshness: a row inserted now showed after {shown.get('inserted_now')} s, one dated 3 days "
              f"back after {shown.get('inserted_3_days_back')} s")
     return {"refresh_ms": refresh, "rows_per_refresh": batch, "refresh_interval_s": settings.refresh_seconds,
-            "refresh_core_share": round(share, 4),
+            "refresh_core_share": round(share, 4), "check_round_refreshes": round_refreshes,
             "freshness_s": {name: shown.get(name) for name in probes}}
 
 
@@ -85,7 +93,8 @@ def rollup_targets(measured: dict) -> dict:
                       "met": not missing and worst is not None and worst <= 60,
                       "offenders": missing + [k for k, v in fresh.items() if v is not None and v > 60]},
         "refresh_cost": {"target": "the rollup refresh costs < 10 % of one core",
-                         "figure": f"{100 * share:.1f} % (p50 {measured['refresh_ms']['p50']:.0f} ms "
-                                   f"every {measured['refresh_interval_s']} s)",
+                         "figure": f"{100 * share:.1f} % (mean; p50 {measured['refresh_ms']['p50']:.0f} ms, "
+                                   f"max {measured['refresh_ms']['max']:.0f} ms every {measured['refresh_interval_s']} s, "
+                                   "the check slices included)",
                          "met": share < 0.10, "offenders": [] if share < 0.10 else ["refresh"]},
     }
