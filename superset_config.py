@@ -240,7 +240,7 @@ LOGIN_BLUEPRINTS = ("AuthDBView", "SecurityApi")
 # Superset 6.1.0 makes a new engine, and opens new connections, for every query: each process
 # keeps one pooled engine per analytics database instead (sparklio_bi/superset/engines.py;
 # issue 16). SUPERSET_KEEP_ENGINES=false gives Superset's own behaviour back (the bench compares).
-KEEP_ENGINES = _env("SUPERSET_KEEP_ENGINES", "true").lower() not in ("false", "0", "no")
+KEEP_ENGINES = _env("SUPERSET_KEEP_ENGINES", "true").lower() == "true"
 
 
 def FLASK_APP_MUTATOR(app):  # noqa: N802 - Superset reads this name

@@ -204,7 +204,7 @@ def _recompute(cur, a: str, table: str, query: str, since: datetime | None, unti
 def _tables(rollup: Rollup) -> list[str]:
     """Every table `rollup` writes: its hours, days and months, and those over all brands."""
     tables = [f"{rollup.name}_hours", rollup.table, f"{rollup.name}_months"]
-    return tables + [f"{table}_all_brands" for table in tables] if rollup.other_dims else tables
+    return [f"{table}{family}" for family in rollup.families for table in tables]
 
 
 def _add_up_brands(cur, a: str, rollup: Rollup, table: str, since: datetime | None, until: datetime) -> int:
