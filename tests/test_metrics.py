@@ -148,6 +148,7 @@ def test_only_bounded_labels(metrics_db, settings):
     bounded = metrics._bounded(rows, 1)
     assert len(bounded) == metrics.MAX_SERIES
     assert bounded[-1] == ("other", float(sum(range(metrics.MAX_SERIES - 1, metrics.MAX_SERIES + 50))))
+    assert metrics._bounded(rows, 1, additive=False) == rows[:metrics.MAX_SERIES]  # a lag: never added up
 
 
 def test_a_failing_query_is_counted_and_the_rest_still_served(metrics_db, settings, make_database):
@@ -240,3 +241,75 @@ def test_the_bench_measures_a_round(metrics_db, settings):
     assert measured["rounds"] == 3
     assert 0 < measured["round_seconds"]["min"] <= measured["round_seconds"]["median"] <= measured["round_seconds"]["max"]
     assert set(measured["query_seconds_median"]) == {q.name for q in metrics.queries(settings)}
+
+
+CROWD = 250  # agents, past MAX_SERIES: the exporter folds the tail into `other`
+
+
+@pytest.fixture(scope="module")
+def crowded_db(make_database):
+    """Issue 31, finding 7: CROWD agents with executions a minute ago, each fast (100 to 160 ms);
+    agent_000-149 ran 4 times (1 failed), agent_150-249 twice (both failed), so the executions
+    and the failures rank the agents differently. Returns (owner, reader) URLs."""
+    from sparklio_bi.warehouse import migrate
+
+    url = make_database("crowded")
+    migrate.apply_source_ddl(url, config.load())
+    with database.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("""with u as (insert into users (email) values ('crowd@example.com') returning id),
+                            b as (insert into brands (name) values ('crowd') returning id),
+                            p as (insert into projects (brand_id, user_id, name) select b.id, u.id, 'crowd' from b, u
+                                  returning id)
+                       insert into workflows (project_id, status) select id, 'completed' from p""")
+        cur.execute("""insert into agent_logs (workflow_id, agent_name, model, status, latency_ms, error_type, error_at,
+                                               created_at)
+                       select (select min(id) from workflows), format('agent_%%s', to_char(i, 'FM000')), 'gpt-4o',
+                              s.status, 100 + (i %% 7) * 10, case when s.status = 'error' then 'Timeout' end,
+                              case when s.status = 'error' then now() end, now() - interval '1 minute'
+                       from generate_series(0, %s - 1) as i
+                       cross join lateral (select case when i >= 150 or n = 1 then 'error' else 'success' end as status
+                                           from generate_series(1, case when i < 150 then 4 else 2 end) as n) as s""",
+                    (CROWD,))
+    migrate.upgrade(url, config.load())
+    return url, privileges.ensure_login(url, config.load())
+
+
+def test_the_other_series_adds_only_what_adds_up(crowded_db, settings):
+    """Issue 31, finding 7: past MAX_SERIES agents, `other`'s p50 and p95 are the percentiles of
+    the folded agents' executions together (they were their sum: 51 agents at 0.1 s read 5.1 s),
+    and the failures fold the same agents as the executions, so a failure ratio per agent (the
+    rules' agent:sparklio_agent_failure_ratio:rate5m) is right for `other` too."""
+    owner, reader = crowded_db
+    collector = metrics.KpiCollector(reader, settings)
+    assert collector.run_round() == []
+    found = samples(scrape_text(collector))
+    named = {f"agent_{i:03d}" for i in range(metrics.MAX_SERIES - 1)}  # the most executions, then by name
+    folded = sorted({f"agent_{i:03d}" for i in range(CROWD)} - named)
+    recent = ("from agent_logs where created_at >= now() - interval '5 minutes' and agent_name = any(%s)")
+    with database.connect(owner) as conn, conn.cursor() as cur:
+        cur.execute(f"""select percentile_cont(0.5) within group (order by latency_ms) / 1000,
+                               percentile_cont(0.95) within group (order by latency_ms) / 1000 {recent}""", (folded,))
+        pooled = cur.fetchone()
+        cur.execute(f"select max(p95) from (select percentile_cont(0.95) within group (order by latency_ms) / 1000 "
+                    f"as p95 {recent} group by agent_name) as each_agent", (folded,))
+        slowest = cur.fetchone()[0]
+    for quantile, expected in zip(("p50", "p95"), pooled):
+        exported = of(found, f"sparklio_agent_latency_{quantile}_seconds", "agent")
+        assert set(exported) == {(name,) for name in named} | {("other",)}, quantile
+        assert exported[("other",)] == pytest.approx(expected), quantile
+        assert exported[("other",)] <= slowest, quantile
+
+    per_agent: dict[str, dict[str, float]] = {}
+    for metric in ("executions", "failures"):
+        for (agent, _), value in of(found, f"sparklio_agent_{metric}_total", "agent", "model").items():
+            per_agent.setdefault(agent, {}).setdefault(metric, 0.0)
+            per_agent[agent][metric] += value
+    assert set(per_agent) == named | {"other"}
+    with database.connect(owner) as conn, conn.cursor() as cur:
+        cur.execute("select agent_name, count(*) filter (where status <> 'success'), count(*) from agent_logs group by 1")
+        truth = {agent: (failed, ran) for agent, failed, ran in cur.fetchall()}
+    for agent, counts in per_agent.items():
+        agents = folded if agent == "other" else [agent]
+        expected = sum(truth[a][0] for a in agents) / sum(truth[a][1] for a in agents)
+        assert counts.get("failures", 0) / counts["executions"] == pytest.approx(expected), agent
+    assert per_agent["other"] == {"executions": 2 * len(folded), "failures": 2 * len(folded)}

@@ -9,7 +9,9 @@ only add up their rows.
 Labels come from the application's bounded vocabularies (agents, models, statuses, intents, risk
 levels, asset types, tables, rollups), never ids or free text; a query yielding more than
 MAX_SERIES rows folds the rest into one series labelled `other`, so a runaway vocabulary cannot
-blow up Prometheus.
+blow up Prometheus. Only what adds up is added up there (counts, sums, bytes): the latency
+percentiles of `other` are computed over the folded agents' executions in SQL, and any other
+gauge that does not add up (a lag) keeps its first MAX_SERIES series and has no `other`.
 """
 from __future__ import annotations
 
@@ -42,22 +44,26 @@ class Query:
 def _counter(name: str, help_text: str, labels: list[str], rows, column: int) -> CounterMetricFamily:
     family = CounterMetricFamily(name, help_text, labels=labels)
     for row in _bounded(rows, len(labels)):
-        family.add_metric([str(v) for v in row[:len(labels)]], float(row[column] or 0))
-    return family
-
-
-def _gauge(name: str, help_text: str, labels: list[str], rows, column: int) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(name, help_text, labels=labels)
-    for row in _bounded(rows, len(labels)):
         if row[column] is not None:
             family.add_metric([str(v) for v in row[:len(labels)]], float(row[column]))
     return family
 
 
-def _bounded(rows: list[tuple], label_count: int) -> list[tuple]:
-    """The rows, with those past MAX_SERIES added up into one row labelled `other`."""
+def _gauge(name: str, help_text: str, labels: list[str], rows, column: int, additive: bool = True) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, help_text, labels=labels)
+    for row in _bounded(rows, len(labels), additive):
+        if row[column] is not None:
+            family.add_metric([str(v) for v in row[:len(labels)]], float(row[column]))
+    return family
+
+
+def _bounded(rows: list[tuple], label_count: int, additive: bool = True) -> list[tuple]:
+    """The rows, with those past MAX_SERIES added up into one row labelled `other`; values that
+    do not add up (`additive` false) keep the first MAX_SERIES rows and no `other`."""
     if len(rows) <= MAX_SERIES:
         return rows
+    if not additive:
+        return rows[:MAX_SERIES]
     kept, rest = rows[:MAX_SERIES - 1], rows[MAX_SERIES - 1:]
     sums = [sum(float(r[i] or 0) for r in rest) for i in range(label_count, len(rest[0]))]
     return [*kept, (*[OTHER] * label_count, *sums)]
@@ -96,25 +102,71 @@ def _single(name: str, help_text: str):
     return lambda rows: [_gauge(name, help_text, [], rows, 0)]
 
 
+def _agents_sql(a: str) -> str:
+    """Executions and failures per agent and model in one statement: one list of rows, so both
+    fold the same agents into `other` (a failure ratio per agent stays a ratio of the same
+    executions); a pair without failures has none (NULL: no failures series)."""
+    return (f"select agent_name, model, coalesce(ran.executions, 0), failed.failures, failed.still_failing from "
+            f"(select agent_name, model, sum(executions) from {a}.agent_stats group by 1, 2) as ran "
+            "(agent_name, model, executions) "
+            f"full join (select agent_name, model, sum(failures), sum(still_failing) from {a}.error_stats "
+            "group by 1, 2) as failed (agent_name, model, failures, still_failing) using (agent_name, model) "
+            "order by 3 desc, 1, 2")
+
+
+def _latency_sql(a: str) -> str:
+    """p50 and p95 per agent over the last 5 minutes, the most executions first; past MAX_SERIES
+    agents, `other`'s are the percentiles of the rest's executions together (percentiles do not
+    add up), read from agent_logs over agent_latency_recent's own window."""
+    return f"""with ranked as (
+    select agent_name, executions, latency_p50_ms, latency_p95_ms,
+        row_number() over (order by executions desc, agent_name) as position,
+        count(*) over () > {MAX_SERIES} as folds
+    from {a}.agent_latency_recent
+),
+
+folded as (
+    select agent_name from ranked where folds and position >= {MAX_SERIES}
+),
+
+other as (
+    select
+        '{OTHER}'::text as agent_name,
+        percentile_cont(0.5) within group (order by latency_ms) as latency_p50_ms,
+        percentile_cont(0.95) within group (order by latency_ms) as latency_p95_ms,
+        {MAX_SERIES}::bigint as position
+    from {a}.agent_logs
+    where created_at >= now() - interval '5 minutes' and agent_name in (select agent_name from folded)
+    having count(*) > 0
+),
+
+final as (
+    select agent_name, latency_p50_ms, latency_p95_ms, position
+    from ranked where not folds or position < {MAX_SERIES}
+    union all
+    select * from other
+)
+
+select agent_name, latency_p50_ms / 1000, latency_p95_ms / 1000 from final order by position"""
+
+
 def queries(settings: config.Settings) -> list[Query]:
     """The statements of one round, on the analytics views of `settings`."""
     a = settings.analytics_schema
     return [
-        Query("agents", f"select agent_name, model, sum(executions) from {a}.agent_stats group by 1, 2 order by 3 desc",
+        Query("agents", _agents_sql(a),
               lambda rows: [_counter("sparklio_agent_executions", "Agent executions by agent and model.",
-                                     ["agent", "model"], rows, 2)]),
-        Query("failures", f"select agent_name, model, sum(failures), sum(still_failing) from {a}.error_stats "
-                          "group by 1, 2 order by 3 desc",
-              lambda rows: [_counter("sparklio_agent_failures", "Failed agent executions, recovered or not, "
-                                     "by agent and model.", ["agent", "model"], rows, 2),
+                                     ["agent", "model"], rows, 2),
+                            _counter("sparklio_agent_failures", "Failed agent executions, recovered or not, "
+                                     "by agent and model.", ["agent", "model"], rows, 3),
                             _gauge("sparklio_agent_still_failing", "Failed agent executions not recovered, "
-                                   "by agent and model.", ["agent", "model"], rows, 3)]),
-        Query("latency", f"select agent_name, latency_p50_ms / 1000, latency_p95_ms / 1000 "
-                         f"from {a}.agent_latency_recent order by executions desc",
+                                   "by agent and model.", ["agent", "model"], rows, 4)]),
+        Query("latency", _latency_sql(a),
               lambda rows: [_gauge("sparklio_agent_latency_p50_seconds", "Median agent latency over the "
-                                   "executions started in the last 5 minutes.", ["agent"], rows, 1),
+                                   "executions started in the last 5 minutes.", ["agent"], rows, 1, additive=False),
                             _gauge("sparklio_agent_latency_p95_seconds", "95th percentile agent latency over "
-                                   "the executions started in the last 5 minutes.", ["agent"], rows, 2)]),
+                                   "the executions started in the last 5 minutes.", ["agent"], rows, 2,
+                                   additive=False)]),
         Query("workflows", f"select status, sum(runs) from {a}.workflow_stats group by 1 order by 2 desc", _workflows),
         Query("router", f"select intent_type, selected_model, risk_level, sum(decisions), sum(context_before_sum), "
                         f"sum(context_after_sum) from {a}.router_stats group by 1, 2, 3 order by 4 desc", _router),
@@ -135,7 +187,7 @@ def queries(settings: config.Settings) -> list[Query]:
                       "(absent before the first).")),
         Query("rollups", f"select rollup, lag_seconds from {a}.rollup_lag order by 1",
               lambda rows: [_gauge("sparklio_rollup_lag_seconds", "Seconds since each rollup's last refresh.",
-                                   ["rollup"], rows, 1)]),
+                                   ["rollup"], rows, 1, additive=False)]),
     ]
 
 
