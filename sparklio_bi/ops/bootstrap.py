@@ -85,7 +85,10 @@ def data_layer(settings: config.Settings, progress: Progress, seed_job: Callable
     changed_zone = rollup_zone.ensure_timezone(url, settings)
     if changed_zone:
         progress.note(changed_zone)
-    privileges.ensure_login(url, settings, progress.note)
+    reader = privileges.ensure_login(url, settings, progress.note)
+    risky = privileges.risky_functions(reader)
+    if risky:  # a DATABASE_URL server: its PUBLIC grants are the DBA's to change, not the bundle's
+        progress.note(f"    WARNING: {risky}")
     progress.note(f"Superset reads as {settings.reader_role} (read-only, statement_timeout "
          f"{settings.reader_statement_timeout})")
 

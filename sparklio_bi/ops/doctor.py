@@ -102,6 +102,14 @@ def check_reader(ctx: Context) -> Check:
                                       f"statement_timeout {ctx.settings.reader_statement_timeout}")
 
 
+def check_reader_functions(ctx: Context) -> Check:
+    """The reader role may not run a query string or act on another session (issue 31)."""
+    risky = privileges.risky_functions(privileges.reader_url(ctx.url(), ctx.settings))
+    if risky:
+        return Check("functions", False, risky, "the DBA's SQL above (the bundle does it on its own server)")
+    return Check("functions", True, "the reader role may call no function that runs a query string or acts on other sessions")
+
+
 def check_reads(ctx: Context) -> Check:
     """Superset's analytics connection where it is not the primary (the embedded PgBouncer,
     SPARKLIO_READER_URL): it answers, with the reader's limits in force there."""
@@ -257,12 +265,13 @@ def check_disk(ctx: Context) -> Check:
 
 CHECKS: dict[str, Callable[[Context], Check | list[Check]]] = {
     "database": check_database, "migrations": check_migrations, "views": check_views, "indexes": check_indexes,
-    "reader": check_reader, "reads": check_reads,
+    "reader": check_reader, "reader-functions": check_reader_functions, "reads": check_reads,
     "secret-key": check_secret_key, "superset": check_superset, "assets": check_assets,
     "collector": check_collector, "rollups": check_rollups,
     "rollup-content": check_rollup_content, "serve": check_serve, "alerts": check_alerts, "disk": check_disk,
 }
-NEED_DATABASE = {"migrations", "views", "indexes", "reader", "reads", "collector", "rollups", "rollup-content", "assets"}
+NEED_DATABASE = {"migrations", "views", "indexes", "reader", "reader-functions", "reads",
+                 "collector", "rollups", "rollup-content", "assets"}
 
 
 def run(settings: config.Settings, superset_url: str, collect_interval: float,

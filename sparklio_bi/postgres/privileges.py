@@ -27,6 +27,26 @@ IDLE_IN_TRANSACTION_TIMEOUT = "60s"
 # owns the database. The application's database keeps them: its own code may need them.
 EMBEDDED_REVOKED_FUNCTIONS = ("set_config(text, text, boolean)", "lo_create(oid)", "lo_creat(integer)",
                               "lo_from_bytea(oid, bytea)")
+# Functions that run a query given as text (or read a relation named by a string) as their
+# caller: through them a chart's custom SQL column reads any view whole, past the brand rule,
+# which is a WHERE clause Superset adds. Found in the catalog by calling every function that takes
+# text with a query that reports it ran (tests/test_sql_paths.py); the XML ones need libxml.
+STRING_RUNNING_FUNCTIONS = frozenset({
+    "ts_stat", "ts_rewrite", "query_to_xml", "query_to_xmlschema", "query_to_xml_and_xmlschema", "cursor_to_xml",
+    "cursor_to_xmlschema", "table_to_xml", "table_to_xmlschema", "table_to_xml_and_xmlschema", "schema_to_xml",
+    "schema_to_xmlschema", "schema_to_xml_and_xmlschema", "database_to_xml", "database_to_xmlschema",
+    "database_to_xml_and_xmlschema", "dblink", "dblink_exec", "dblink_open", "dblink_send_query",
+})
+# Every Superset user shares the reader role, and backends of one role may cancel, terminate and
+# watch each other: these act on, or show, other sessions.
+SESSION_FUNCTIONS = frozenset({
+    "pg_cancel_backend", "pg_terminate_backend", "pg_stat_get_activity", "pg_stat_get_backend_activity",
+    "pg_stat_get_backend_idset", "pg_stat_get_backend_pid", "pg_stat_get_backend_userid",
+    "pg_stat_get_backend_activity_start", "pg_stat_get_backend_xact_start", "pg_stat_get_backend_client_addr",
+    "pg_blocking_pids", "pg_safe_snapshot_blocking_pids", "pg_log_backend_memory_contexts",
+})
+# The catalog views over them (pg_stat_activity shows every session of the role, queries included)
+SESSION_VIEWS = ("pg_stat_activity",)
 
 
 class PrivilegeError(ExpectedError):
@@ -43,6 +63,40 @@ def dba_grants(settings: config.Settings, database_name: str = "<database>") -> 
             f"alter role {role} set idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION_TIMEOUT}'; "
             f"alter role {role} in database {database_name} set timezone = '{settings.timezone}'; "
             f"grant connect on database {database_name} to {role}")
+
+
+def dba_revokes() -> str:
+    """The SQL a DBA runs, in the analytics database, to take the string-running and session
+    functions from PUBLIC (the reader role holds no grant of its own): PostgreSQL's own catalog
+    gives their signatures, so it is one DO block whatever the server's version."""
+    names = ", ".join(f"'{name}'" for name in sorted(STRING_RUNNING_FUNCTIONS | SESSION_FUNCTIONS))
+    views = ", ".join(f"pg_catalog.{view}" for view in SESSION_VIEWS)
+    return ("do $$ declare f regprocedure; begin for f in select oid from pg_proc where proname in "
+            f"({names}) loop execute format('revoke execute on function %s from public', f); end loop; end $$; "
+            f"revoke select on {views} from public")
+
+
+def risky_functions(url: str) -> str | None:
+    """None when the role of `url` may call none of the string-running and session functions nor
+    read their views; else one line naming them and the DBA's SQL that takes them away."""
+    with database.connect(url) as conn, conn.cursor() as cur:
+        risky = granted_risky_functions(cur)
+    if not risky:
+        return None
+    return (f"the read-only role may still call {', '.join(risky[:3])}{' and more' if len(risky) > 3 else ''}: "
+            f"ask a DBA to run, in the analytics database: {dba_revokes()}")
+
+
+def granted_risky_functions(cur) -> list[str]:
+    """The string-running and session functions, and their views, the connected role may still use."""
+    cur.execute("select p.oid::regprocedure::text from pg_proc p where p.proname = any(%s) "
+                "and has_function_privilege(p.oid, 'execute') order by 1",
+                (sorted(STRING_RUNNING_FUNCTIONS | SESSION_FUNCTIONS),))
+    found = [row[0] for row in cur.fetchall()]
+    for view in SESSION_VIEWS:
+        cur.execute("select has_table_privilege(%s, 'select')", (f"pg_catalog.{view}",))
+        found += [view] if cur.fetchone()[0] else []
+    return found
 
 
 # --- in migrations (Alembic `op`) ------------------------------------------------------------
@@ -274,6 +328,7 @@ def _harden_embedded(cur, database_name: sql.Identifier) -> None:
     cur.execute(sql.SQL("revoke temporary on database {} from public").format(database_name))
     for function in EMBEDDED_REVOKED_FUNCTIONS:
         cur.execute(f"revoke execute on function pg_catalog.{function} from public")
+    cur.execute(dba_revokes())
     cur.execute("select 1 from pg_database where datname = %s", (config.SUPERSET_DATABASE,))
     if cur.fetchone():
         cur.execute(sql.SQL("revoke connect on database {} from public").format(sql.Identifier(config.SUPERSET_DATABASE)))
