@@ -43,12 +43,16 @@ def until(condition: Callable[[], object], seconds: float, what: str):
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory) -> Path:
-    """A fresh venv holding the package (installed from a copy: no build/ left in the tree) and the example's server."""
+    """A fresh venv holding the package (installed from a copy: no build/ left in the tree) and the example's
+    server; beside it, SQLAlchemy in a directory of its own (fetched meanwhile) for the pool test."""
     tmp = tmp_path_factory.mktemp("instrument")
+    sqlalchemy = subprocess.Popen([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                                   "--target", tmp / "sqlalchemy", "sqlalchemy"])
     source = shutil.copytree(INSTRUMENT, tmp / "instrument", ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     subprocess.run([sys.executable, "-m", "venv", tmp / "venv"], check=True)
     subprocess.run([tmp / "venv" / "bin" / "pip", "install", "-q", "--disable-pip-version-check", source,
                     "fastapi", "uvicorn", "gunicorn", "httpx"], check=True)
+    assert sqlalchemy.wait() == 0
     return tmp / "venv" / "bin"
 
 
@@ -148,10 +152,13 @@ def value(samples: dict[tuple, float], name: str, **labels: str) -> float:
 
 def worker_counts(server: Server, worker: int) -> dict[str, float]:
     """`worker`'s own share of sparklio_http_requests_total by endpoint, read from its file alone."""
+    own = server.directory / f"counter_{worker}.db"
+    if not own.exists():  # a worker that has counted nothing yet
+        return {}
     alone = server.directory.parent / f"alone-{worker}"
     shutil.rmtree(alone, ignore_errors=True)
     alone.mkdir()
-    shutil.copy(server.directory / f"counter_{worker}.db", alone)
+    shutil.copy(own, alone)
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=str(alone))
     counts: dict[str, float] = {}
@@ -266,3 +273,88 @@ def test_a_killed_worker_is_replaced_and_no_count_is_lost(server):
     assert served == {endpoint: n for endpoint, n in survivor_share.items() if endpoint != "/metrics"}
     assert value(after, "sparklio_active_workflows") == 0  # the dead worker's gauges went with it
     assert value(after, "sparklio_http_requests_in_progress", **workflows) == 0
+
+
+# Run in the venv (Starlette's TestClient over the real app, single-process mode), with SQLAlchemy on the
+# path from a side directory, so the venv's own package list stays the package's.
+IN_PROCESS = '''
+import json, sys, tempfile
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import create_engine
+from sqlalchemy.pool import QueuePool
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+from starlette.staticfiles import StaticFiles
+from starlette.testclient import TestClient
+import sparklio_instrument as si
+
+app = FastAPI()
+si.instrument(app)
+v1 = APIRouter(prefix="/v1")
+v1.add_api_route("/brands/{brand_id}/campaigns/{campaign_id}", lambda brand_id, campaign_id: {})
+app.include_router(v1)
+app.mount("/legacy", Starlette(routes=[Route("/files/{name:path}", lambda request: PlainTextResponse("x"))]))
+app.mount("/static", StaticFiles(directory=tempfile.mkdtemp()))
+client = TestClient(app, raise_server_exceptions=False)
+for method, path in json.loads(sys.argv[1]):
+    client.request(method, path)
+
+si.agent_execution("copywriter", "gpt-4o", "success", 2.5)
+si.agent_execution("copywriter", "gpt-4o", "error", 0.4)
+si.llm_tokens("gpt-4o", 1200, 300)
+with si.workflow_run() as run:
+    run.status = "needs_review"
+try:
+    with si.workflow_run():
+        raise ValueError("a step failed")
+except ValueError:
+    pass
+si.workflow_started()
+engine = create_engine("sqlite://", poolclass=QueuePool, pool_size=3, max_overflow=2)
+si.track_pool(engine, "app")
+with engine.connect(), engine.connect():
+    held = client.get("/metrics").text
+released = client.get("/metrics").text
+print(json.dumps({"held": held, "released": released}))
+'''
+
+
+@pytest.fixture(scope="module")
+def in_process(venv) -> dict[str, dict[tuple, float]]:
+    sent = [["GET", "/v1/brands/1/campaigns/2"], ["GET", "/v1/brands/3/campaigns/4"], ["POST", "/v1/brands/1/campaigns/2"],
+            ["GET", "/legacy/files/a/b.txt"], ["GET", "/legacy/files/c.txt"], ["GET", "/legacy/other"],
+            ["GET", "/static/site.css"], ["GET", "/static/img/logo.png"], ["GET", "/random/1"], ["PUT", "/random/2"]]
+    out = subprocess.run([venv / "python", "-c", IN_PROCESS, json.dumps(sent)], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(venv.parent.parent / "sqlalchemy")}, check=True).stdout
+    return {name: parse(text) for name, text in json.loads(out).items()}
+
+
+def test_included_routers_and_mounted_apps_are_labelled_by_their_full_template(in_process):
+    counted = {tuple(dict(key[1])[label] for label in ("method", "endpoint", "status_code")): n
+               for key, n in series(in_process["held"], REQUESTS).items() if dict(key[1])["endpoint"] != "/metrics"}
+    assert counted == {
+        ("GET", "/v1/brands/{brand_id}/campaigns/{campaign_id}", "200"): 2,
+        ("POST", "/v1/brands/{brand_id}/campaigns/{campaign_id}", "405"): 1,
+        ("GET", "/legacy/files/{name}", "200"): 2,
+        ("GET", "<unmatched>", "404"): 2,  # /legacy/other (the mount matched, none of its routes) and /random/1
+        ("PUT", "<unmatched>", "404"): 1,
+        ("GET", "/static/{path}", "404"): 2,  # an app without routes keeps its mount's template
+    }
+
+
+def test_the_helpers_count_agents_workflows_tokens_and_the_pool(in_process):
+    held, released = in_process["held"], in_process["released"]
+    assert value(held, "sparklio_agent_executions_total", agent_name="copywriter", status="success") == 1
+    assert value(held, "sparklio_agent_executions_total", agent_name="copywriter", status="error") == 1
+    assert value(held, "sparklio_agent_duration_seconds_count", agent_name="copywriter", model="gpt-4o") == 2
+    assert value(held, "sparklio_agent_duration_seconds_sum", agent_name="copywriter", model="gpt-4o") == 2.9
+    assert value(held, "sparklio_agent_duration_seconds_bucket", agent_name="copywriter", model="gpt-4o", le="0.5") == 1
+    assert value(held, "sparklio_llm_tokens_total", model="gpt-4o", direction="in") == 1200
+    assert value(held, "sparklio_llm_tokens_total", model="gpt-4o", direction="out") == 300
+    assert value(held, "sparklio_workflows_total", status="needs_review") == 1
+    assert value(held, "sparklio_workflows_total", status="failed") == 1
+    assert value(held, "sparklio_active_workflows") == 1  # workflow_started without its workflow_finished
+    assert value(held, "sparklio_db_connection_pool_size", pool="app") == 3
+    assert value(held, "sparklio_db_connection_pool_checked_out", pool="app") == 2
+    assert value(released, "sparklio_db_connection_pool_checked_out", pool="app") == 0
