@@ -181,8 +181,13 @@ from superset.config import DISALLOWED_SQL_FUNCTIONS  # noqa: E402
 
 from sparklio_bi.superset import query_rules  # noqa: E402
 
-DISALLOWED_SQL_FUNCTIONS = {**DISALLOWED_SQL_FUNCTIONS,
-                            "postgresql": DISALLOWED_SQL_FUNCTIONS["postgresql"] | query_rules.REFUSED_FUNCTIONS}
+# Superset's own check names its whole list when one function matches, on sqlglot's reading of
+# the SQL; query_rules refuses all of it and more, naming the function, on PostgreSQL's parse, so
+# Superset's list is handed over to it (refused at start-up if Superset ever refuses more).
+if not DISALLOWED_SQL_FUNCTIONS["postgresql"] <= query_rules.REFUSED_FUNCTIONS:
+    raise SystemExit("Error: Superset refuses functions sparklio_bi.superset.query_rules does not: "
+                     f"{sorted(DISALLOWED_SQL_FUNCTIONS['postgresql'] - query_rules.REFUSED_FUNCTIONS)}")
+DISALLOWED_SQL_FUNCTIONS = {**DISALLOWED_SQL_FUNCTIONS, "postgresql": set()}
 
 
 # Only reads reach the database: a statement that does not start with a read keyword (SET,
@@ -214,14 +219,6 @@ def bounded_read(sql: str, max_bytes: int = MAX_RESULT_BYTES) -> str:
             f"where case when sparklio_bounded.sparklio_bytes <= {int(max_bytes)} then true else {guard} end")
 
 
-def _in_sql_lab() -> bool:
-    """Whether this query is an analyst's SQL Lab statement (SQL Lab runs in the web request:
-    the database's allow_run_async is off); everything else gets the chart rules."""
-    import flask
-
-    return flask.has_request_context() and flask.request.path.startswith("/api/v1/sqllab/")
-
-
 def _refuse(message: str) -> None:
     from superset.errors import ErrorLevel, SupersetError, SupersetErrorType
     from superset.exceptions import SupersetSecurityException
@@ -241,13 +238,28 @@ def SQL_QUERY_MUTATOR(sql: str, **kwargs) -> str:  # noqa: N802 - Superset reads
         first = (sql.strip().split(None, 1) or ["(empty)"])[0][:20]
         _refuse(f"Only read queries may run here: {first!r} statements are refused")
     try:
-        if _in_sql_lab():
+        if query_rules.in_sql_lab():  # SQL Lab's statements (patches.mark_sql_lab)
             query_rules.check_sql_lab_sql(sql)
         else:  # a chart, explore, a filter's values, an alert: anything a viewer may send
             query_rules.check_chart_sql(sql, _settings.analytics_schema)
     except query_rules.RefusedQuery as refused:
         _refuse(str(refused))
     return bounded_read(literal_time_bounds(all_brands_when_unused(exact_when_filtered(sql))))
+
+
+# An alert's SQL goes through the same mutator as a chart's: Superset 6.1.0 calls it for an alert
+# only with this flag (commands/report/alert.py), so without it an alert was held to neither the
+# chart rules nor the result cap (issue 31, finding 8).
+MUTATE_ALERT_QUERY = True
+
+
+# Times on the charts and tables are the reporting zone's wall clock (SPARKLIO_TIMEZONE), not UTC:
+# Superset's analytics connections read a timestamptz as the session zone's clock
+# (sparklio_bi/superset/wall_clock.py; issue 31, finding 9).
+def DB_CONNECTION_MUTATOR(uri, params, username, security_manager, source):  # noqa: N802 - Superset reads this name
+    from sparklio_bi.superset import wall_clock
+
+    return uri, wall_clock.with_wall_clock(params) if uri.drivername.startswith("postgresql") else params
 
 
 # Where logins are posted: the form (Flask-AppBuilder's AuthDBView: Superset 6.1.0 limits only
@@ -262,14 +274,17 @@ KEEP_ENGINES = _env("SUPERSET_KEEP_ENGINES", "true").lower() == "true"
 
 
 def FLASK_APP_MUTATOR(app):  # noqa: N802 - Superset reads this name
-    """Keep the analytics engines (KEEP_ENGINES); rate-limit every login post (AUTH_RATE_LIMIT
-    per client address)."""
-    from sparklio_bi.superset import internals
+    """The bundle's changes to Superset (patches.py: SQL Lab's schema quoted, SQL Lab's statements
+    marked, the analytics engines kept unless KEEP_ENGINES is off); rate-limit every login post
+    (AUTH_RATE_LIMIT per client address); a deep /health and 503 JSON in an outage (health.py)."""
+    from sparklio_bi.superset import health, patches
 
-    internals.quote_search_path()
+    patches.quote_search_path()
+    patches.mark_sql_lab()
     if KEEP_ENGINES:
-        internals.keep_engines()
+        patches.keep_engines()
     if AUTH_RATE_LIMITED:
         for name in LOGIN_BLUEPRINTS:
             if name in app.blueprints:
                 app.appbuilder.sm.limiter.limit(AUTH_RATE_LIMIT, methods=["POST"])(app.blueprints[name])
+    health.install(app)

@@ -66,6 +66,10 @@ class Settings:
     alert_smtp_password: str | None = _env("ALERT_SMTP_PASSWORD", None, secret=True)
     alert_smtp_require_tls: bool = _env("ALERT_SMTP_REQUIRE_TLS", True)
     alert_webhook_url: str | None = _env("ALERT_WEBHOOK_URL", None, secret=True)  # may carry a token
+    # alerts/*.yaml (`alerts validate`, `sync`): webhooks to loopback and private addresses, and
+    # how many addresses and channels one alert or report may go to
+    alerts_allow_private_webhooks: bool = _env("SPARKLIO_ALERTS_ALLOW_PRIVATE_WEBHOOKS", False)
+    alerts_max_recipients: int = _env("SPARKLIO_ALERTS_MAX_RECIPIENTS", 100)
 
     @property
     def embedded(self) -> bool:
@@ -121,6 +125,11 @@ def load(env: dict[str, str] | None = None) -> Settings:
         alert_smtp_require_tls=_choice("ALERT_SMTP_REQUIRE_TLS", env.get("ALERT_SMTP_REQUIRE_TLS") or "true",
                                        ("true", "false")) == "true",
         alert_webhook_url=env.get("ALERT_WEBHOOK_URL") or None,
+        alerts_allow_private_webhooks=_choice("SPARKLIO_ALERTS_ALLOW_PRIVATE_WEBHOOKS",
+                                              env.get("SPARKLIO_ALERTS_ALLOW_PRIVATE_WEBHOOKS") or "false",
+                                              ("true", "false")) == "true",
+        alerts_max_recipients=_count("SPARKLIO_ALERTS_MAX_RECIPIENTS",
+                                     env.get("SPARKLIO_ALERTS_MAX_RECIPIENTS") or "100", 1, 10000),
     )
 
 
@@ -133,6 +142,12 @@ def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ConfigError(f"{name}={value!r} is not one of {', '.join(choices)}")
     return value
+
+
+def _count(name: str, value: str, low: int, high: int) -> int:
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise ConfigError(f"{name}={value!r} is not a whole number from {low} to {high}")
+    return int(value)
 
 
 def _seconds(name: str, value: str, low: float, high: float) -> float:

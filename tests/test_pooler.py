@@ -5,7 +5,10 @@ SQL Lab refusals, the statement timeout and every chart/reference test of the su
 the pooler too; the first test below proves that they do."""
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import time
+import uuid
 
 import psycopg2
 import pytest
@@ -35,15 +38,36 @@ def reader_backends(settings) -> set[int]:
         return {row[0] for row in cur.fetchall()}
 
 
+def server_connection_of(api, settings, marker: str) -> int:
+    """The pid of the server connection that runs a SQL Lab query holding `marker`, seen by the
+    superuser while the query waits on a lock the test holds (the reader may not ask for its own
+    pid: issue 31's rules refuse pg_backend_pid())."""
+    with database.connect(embedded_url(settings)) as lock, lock.cursor() as cur:
+        cur.execute("lock table public.brands in access exclusive mode")
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(sql_lab, api, f"select '{marker}' as probe, count(*) as n from brands", csrf_header(api))
+            with database.connect(embedded_url(settings), autocommit=True) as watch, watch.cursor() as look:
+                while True:
+                    look.execute("select pid from pg_stat_activity where usename = %s and state = 'active' "
+                                 "and strpos(query, %s) > 0", (settings.reader_role, marker))
+                    found = [row[0] for row in look.fetchall()]
+                    if found or answer.done():
+                        break
+                    time.sleep(0.02)
+            lock.rollback()
+            response = answer.result()
+    assert response.status_code == 200, response.text[:300]
+    assert len(found) == 1, f"{len(found)} server connections ran {marker!r}"
+    return found[0]
+
+
 def test_superset_reads_through_the_pooler(api, server, settings):
     for name in ("Sparklio Analytics", "Sparklio Server Health"):  # one server: both through the pooler
         uri = database_uri(api, name)
         assert make_url(uri).port == settings.pooler_port and make_url(uri).port != settings.pg_port, uri
     pids = set()
-    for _ in range(12):  # Superset opens a new connection per query (NullPool): PgBouncer reuses a few
-        response = sql_lab(api, "select pg_backend_pid() as pid", csrf_header(api))
-        assert response.status_code == 200, response.text[:300]
-        pids.add(response.json()["data"][0]["pid"])
+    for number in range(12):  # PgBouncer serves Superset's connections from a few server connections
+        pids.add(server_connection_of(api, settings, f"pooler probe {uuid.uuid4()} {number}"))
     assert len(pids) <= pooler.POOL_SIZE
     assert pids <= reader_backends(settings)  # the pooled server connections outlive Superset's
 

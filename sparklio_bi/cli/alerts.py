@@ -34,14 +34,15 @@ def alerts_group() -> None:
 @dir_option
 def alerts_validate(folder: Path) -> None:
     """Check every file offline: fields, cron, SQL (one SELECT of one value on analytics views
-    only), and that every recipient variable is set.
+    only, calling only the functions a chart query may), that every recipient variable is set,
+    at most SPARKLIO_ALERTS_MAX_RECIPIENTS recipients, and webhooks to public addresses only.
 
     Example: SPARKLIO_ALERT_EMAIL=ops@example.com sparklio-bi alerts validate
     """
     from sparklio_bi.superset.alerts import definition
 
     items = definition.load(folder)
-    found = definition.problems(items, dict(os.environ))
+    found = definition.problems(items, settings(), dict(os.environ))
     for problem in found:
         click.echo(problem, err=True)
     if found:
@@ -64,7 +65,7 @@ def alerts_sync(folder: Path, superset_url: str | None, prune: bool) -> None:
 
     s = settings()
     env = dict(os.environ)
-    items = definition.checked(folder, env)
+    items = definition.checked(folder, s, env)
     sync.sync(sync.http_api(s, superset_url), items, env, s, prune=prune, say=click.echo)
 
 
@@ -94,8 +95,9 @@ def alerts_run(name: str, folder: Path) -> None:
     """
     from sparklio_bi.superset.alerts import definition, evaluate
 
+    s = settings()
     env = dict(os.environ)
-    item = evaluate.find(definition.checked(folder, env), name)
-    outcome = evaluate.run(item, settings(), env)
+    item = evaluate.find(definition.checked(folder, s, env), name)
+    outcome = evaluate.run(item, s, env)
     for line in outcome.lines(item.data.get("condition") if item.is_alert else None):
         click.echo(line)

@@ -30,7 +30,7 @@ def serve(host: str, port: int, interval: float) -> None:
     from sparklio_bi.ops import metrics as exporter
 
     s = settings()
-    running = exporter.start(exporter.reader_url(s), s, port, host, interval)
+    running = exporter.start(lambda: exporter.reader_url(s), s, port, host, interval)
     failed = [name for name, count in running.collector.query_errors.items() if count]
     step(f"metrics on http://{host}:{running.port}/metrics, a round every {interval:g} s "
          f"(first round {running.collector.round_seconds:.3f} s" + (f", failed: {', '.join(failed)})" if failed else ")"))

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from sparklio_bi import config
-from sparklio_bi.postgres import database, privileges
+from sparklio_bi.postgres import database, pooler, privileges
 from sparklio_bi.superset import app, assets, internals, roles, setup
 from sparklio_bi.superset.alerts import sync as alerts_sync
 from sparklio_bi.warehouse import collect, migrate, rollup_zone
@@ -139,6 +139,11 @@ def superset_layer(settings: config.Settings, progress: Progress, owner_url: str
         counts = assets.import_bundle(assets.ASSETS_DIR, privileges.superset_url(owner_url, settings), settings,
                                       server_uri=privileges.server_url(owner_url, settings))
         progress.note(", ".join(f"{n} {kind}" for kind, n in counts.items()))
+        # Superset has the reader's password of now: so does a running serve's PgBouncer (a rotation;
+        # Superset's kept connections and PgBouncer's own stay logged in meanwhile)
+        told = pooler.give_password(settings, privileges.reader_password(settings))
+        if told:
+            progress.note(f"the running PgBouncer{'s' if told > 1 else ''} reloaded the reader's password")
         progress.note("roles " + ", ".join(roles.sync()) + " and brand rules synced")
         if roles.ensure_alerts_executor():
             progress.note(f"created {config.ALERTS_EXECUTOR!r}, the user alerts and reports run as (role Sparklio Alerts)")

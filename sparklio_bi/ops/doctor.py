@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sparklio_bi import config
 from sparklio_bi.ops import server
 from sparklio_bi.postgres import database, embedded_pg, pooler, privileges, standby
-from sparklio_bi.superset import app, assets, secret_key
+from sparklio_bi.superset import app, assets, health, secret_key
 from sparklio_bi.warehouse import indexes, migrate, rollups
 
 MIN_FREE_BYTES = 1 * 2**30
@@ -114,6 +114,13 @@ def check_reads(ctx: Context) -> Check:
     """Superset's analytics connection where it is not the primary (the embedded PgBouncer,
     SPARKLIO_READER_URL): it answers, with the reader's limits in force there."""
     url = privileges.superset_url(ctx.url(), ctx.settings)
+    actual, direct = _superset_reads(ctx), make_url(privileges.reader_url(ctx.url(), ctx.settings))
+    if actual and actual != _address(url):  # judged where Superset reads, not where it would
+        if actual == _address(direct):
+            return Check("reads", True, "Superset reads the primary directly (PgBouncer is installed since the last "
+                                        "bootstrap: `sparklio-bi bootstrap` puts it in between)")
+        return Check("reads", False, f"Superset reads {actual[0]}:{actual[1]}, the settings say "
+                                     f"{_address(url)[0]}:{_address(url)[1]}", "sparklio-bi bootstrap")
     if url == privileges.reader_url(ctx.url(), ctx.settings):
         return Check("reads", True, "Superset reads the primary directly")
     pooled, target = pooler.enabled(ctx.settings), make_url(url)
@@ -131,6 +138,22 @@ def check_reads(ctx: Context) -> Check:
     if behind.behind_bytes > MAX_STANDBY_BEHIND_BYTES or (behind.replay_delay_seconds or 0) > MAX_STANDBY_DELAY_SECONDS:
         return Check("reads", False, said, "the charts lag the primary: check the standby's replication")
     return Check("reads", True, said)
+
+
+def _address(url) -> tuple[str | None, int | None]:
+    url = make_url(url)
+    return url.host, url.port
+
+
+def _superset_reads(ctx: Context) -> tuple[str | None, int | None] | None:
+    """Host and port of Superset's analytics database as its metadata has it (None: unknown yet)."""
+    try:
+        with database.connect(database.superset_metadata_url(ctx.settings, start=False)) as conn, conn.cursor() as cur:
+            cur.execute("select sqlalchemy_uri from dbs where database_name = %s", (assets.DATABASE_NAME,))
+            found = cur.fetchone()
+    except database.DatabaseError:
+        return None
+    return _address(found[0]) if found else None
 
 
 def check_secret_key(ctx: Context) -> Check:
@@ -153,9 +176,26 @@ def check_superset(ctx: Context) -> Check:
         return Check("superset", False, f"{ctx.superset_url} does not answer ({type(exc).__name__})",
                      "sparklio-bi serve")
     if response.status_code != 200:
-        return Check("superset", False, f"{ctx.superset_url}/health answered {response.status_code}",
-                     "see the server's log")
+        said = response.text.strip().splitlines()[0][:300] if response.text.strip() else ""
+        return Check("superset", False, f"{ctx.superset_url}/health answered {response.status_code}"
+                     + (f": {said}" if said else ""), "see the server's log")
     return Check("superset", True, f"{ctx.superset_url} healthy")
+
+
+def check_redis(ctx: Context) -> list[Check]:
+    """With REDIS_URL: Redis answers a PING (Superset's caches, login counters and Celery need it)."""
+    if not ctx.settings.redis_url:
+        return []
+    import redis
+
+    where = health.redis_address(ctx.settings.redis_url)
+    try:
+        client = redis.Redis.from_url(ctx.settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+        found = client.info("server").get("redis_version", "?")
+    except redis.RedisError as exc:
+        return [Check("redis", False, f"Redis at {where} does not answer ({exc})",
+                      "start Redis or correct REDIS_URL (Superset's caches, login counters and Celery use it)")]
+    return [Check("redis", True, f"Redis {found} at {where} answers")]
 
 
 def check_assets(ctx: Context) -> Check:
@@ -266,7 +306,7 @@ def check_disk(ctx: Context) -> Check:
 CHECKS: dict[str, Callable[[Context], Check | list[Check]]] = {
     "database": check_database, "migrations": check_migrations, "views": check_views, "indexes": check_indexes,
     "reader": check_reader, "reader-functions": check_reader_functions, "reads": check_reads,
-    "secret-key": check_secret_key, "superset": check_superset, "assets": check_assets,
+    "secret-key": check_secret_key, "superset": check_superset, "redis": check_redis, "assets": check_assets,
     "collector": check_collector, "rollups": check_rollups,
     "rollup-content": check_rollup_content, "serve": check_serve, "alerts": check_alerts, "disk": check_disk,
 }

@@ -195,7 +195,7 @@ def queries(settings: config.Settings) -> list[Query]:
 class KpiCollector(Collector):
     """Runs rounds (`run_round`) and hands a scrape what the last round built (`collect`)."""
 
-    reader_url: str
+    reader_url: str | Callable[[], str]  # a callable is asked each round: a new password reaches it
     settings: config.Settings
     clock: Callable[[], float] = time.time
     rounds: int = 0
@@ -214,7 +214,8 @@ class KpiCollector(Collector):
         seconds: dict[str, float] = {}
         plan = queries(self.settings)
         try:
-            with database.connect(self.reader_url, autocommit=True) as conn, conn.cursor() as cur:
+            url = self.reader_url() if callable(self.reader_url) else self.reader_url
+            with database.connect(url, autocommit=True) as conn, conn.cursor() as cur:
                 for query in plan:
                     began = time.perf_counter()
                     try:
@@ -282,7 +283,7 @@ class Exporter:
         self._thread.join(timeout=30)
 
 
-def start(reader_url: str, settings: config.Settings, port: int, host: str = "127.0.0.1",
+def start(reader_url: str | Callable[[], str], settings: config.Settings, port: int, host: str = "127.0.0.1",
           interval: float = 15.0) -> Exporter:
     """Serve /metrics on host:port and run one round now, then one every `interval` seconds."""
     from prometheus_client import start_http_server

