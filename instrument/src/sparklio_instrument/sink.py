@@ -79,6 +79,7 @@ class PostgresSink:
         self.dropped_rows = 0  # closed minute-rows dropped to stay within max_rows, never written
         self.refused_records = 0  # records refused: max_rows held, none of them closed
         self.written_rows = 0
+        self.cycles = 0  # writer cycles done (each closes the complete minutes and tries to write them)
         self._reset()
         _sinks.add(self)
 
@@ -219,6 +220,7 @@ class PostgresSink:
         with self._lock:
             if drained:
                 self._drained_cycle = number
+            self.cycles += 1
             self._done.notify_all()
         self._log_drops()
         return drained
