@@ -72,13 +72,25 @@ def test_the_package_installs_alone_with_its_two_dependencies(venv):
     assert superset.returncode != 0 and "No module named 'superset'" in superset.stderr
 
 
+def test_the_start_of_gunicorn_deletes_only_prometheus_client_files(venv, tmp_path):
+    earlier = ["counter_101.db", "histogram_101.db", "gauge_livesum_101.db", "gauge_all_102.db", "summary_7.db"]
+    others = ["notes.txt", "counter.db", "backup"]
+    for name in earlier + others[:2]:
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "backup").mkdir()
+    script = "import sys; from pathlib import Path; from sparklio_instrument.multiprocess import wipe; " \
+             "print(sorted(p.name for p in wipe(Path(sys.argv[1]))))"
+    left = subprocess.run([venv / "python", "-c", script, tmp_path], capture_output=True, text=True, check=True).stdout
+    assert left.strip() == str(sorted(others))
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(others)
+
+
 class Server:
     """The example app under gunicorn: `-w 2 -k uvicorn.workers.UvicornWorker`, one multiprocess directory."""
 
     def __init__(self, venv: Path, tmp: Path):
         self.port, self.directory, self.log = free_port(), tmp / "multiproc", tmp / "gunicorn.log"
-        self.directory.mkdir()
-        (self.directory / "counter_1.db").write_bytes(b"left by an earlier run")  # on_starting must wipe it
+        # Absent: on_starting creates it, and nothing may write there before (the master imports the hooks)
         env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(self.directory)}
         self.master = subprocess.Popen(
             [venv / "gunicorn", "-c", EXAMPLE / "gunicorn.conf.py", "-b", f"127.0.0.1:{self.port}", "-w", "2",
@@ -119,7 +131,8 @@ class Server:
         return parse(response.read().decode())
 
     def ready(self) -> bool:
-        """Both workers forked and one of them answering /metrics."""
+        """Both workers forked and one of them answering /metrics (gunicorn gone fails at once)."""
+        assert self.master.poll() is None, f"gunicorn exited: {self.log.read_text()[-3000:]}"
         try:
             return len(self.workers()) == 2 and bool(self.samples())
         except OSError:
@@ -185,7 +198,7 @@ def request(connection: HTTPConnection, method: str, path: str) -> int:
 
 
 def test_ten_thousand_ids_make_one_series_summed_over_both_workers(server):
-    assert not (server.directory / "counter_1.db").exists(), "on_starting left an earlier run's file"
+    assert not list(server.directory.glob(f"*_{server.master.pid}.db")), "the master made metrics (the hooks' import)"
     workers = server.workers()
     connections = [server.connect_to(worker) for worker in workers for _ in range(4)]
 
