@@ -64,7 +64,7 @@ BREAKS = {
     "slack-client": (_break("superset.utils.slack", "WebClient"), "get_slack_client's client"),
     "engine-per-query": (lambda mp: mp.setattr("superset.models.core.Database._get_sqla_engine", lambda self, **kw: None),
                          "Database._get_sqla_engine"),
-    "search-path-unquoted": (lambda mp: mp.setattr(internals, "_UNQUOTED", [
+    "search-path-unquoted": (lambda mp: mp.setattr(patches, "_UNQUOTED", [
         lambda database=None, catalog=None, schema=None: [patches._search_path(schema)]]),
         "it quotes the schema itself now"),
     "sql-lab-statements": (lambda mp: mp.setattr("superset.sql_lab.get_sql_results.run", lambda *a, **kw: None),
