@@ -262,11 +262,6 @@ def DB_CONNECTION_MUTATOR(uri, params, username, security_manager, source):  # n
     return uri, wall_clock.with_wall_clock(params) if uri.drivername.startswith("postgresql") else params
 
 
-# Where logins are posted: the form (Flask-AppBuilder's AuthDBView: Superset 6.1.0 limits only
-# its own GET-only SupersetAuthView, so the form post went unlimited) and the REST login.
-LOGIN_BLUEPRINTS = ("AuthDBView", "SecurityApi")
-
-
 # Superset 6.1.0 makes a new engine, and opens new connections, for every query: each process
 # keeps one pooled engine per analytics database instead (sparklio_bi/superset/engines.py;
 # issue 16). SUPERSET_KEEP_ENGINES=false gives Superset's own behaviour back (the bench compares).
@@ -284,7 +279,5 @@ def FLASK_APP_MUTATOR(app):  # noqa: N802 - Superset reads this name
     if KEEP_ENGINES:
         patches.keep_engines()
     if AUTH_RATE_LIMITED:
-        for name in LOGIN_BLUEPRINTS:
-            if name in app.blueprints:
-                app.appbuilder.sm.limiter.limit(AUTH_RATE_LIMIT, methods=["POST"])(app.blueprints[name])
+        patches.limit_logins(app, AUTH_RATE_LIMIT)
     health.install(app)

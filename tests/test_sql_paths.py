@@ -281,7 +281,7 @@ def test_the_rules_are_one_list():
 
 # --- times in the reporting zone ----------------------------------------------------------------
 
-def test_superset_reads_a_time_as_the_reporting_zones_wall_clock(bootstrapped, settings):
+def test_superset_reads_a_time_as_the_reporting_zones_wall_clock(server, settings):
     """Finding 9: Superset's pages print an aware time in UTC; its analytics connections read a
     timestamptz as the session zone's clock (the reader role's zone is SPARKLIO_TIMEZONE)."""
     from datetime import datetime

@@ -35,6 +35,14 @@ def _break_models(monkeypatch):
     monkeypatch.setattr(column.type, "length", None)
 
 
+def _break_login_views(monkeypatch):
+    from flask import current_app
+
+    monkeypatch.delitem(current_app.blueprints, "AuthDBView", raising=False)
+    monkeypatch.setattr(current_app.appbuilder, "baseviews",
+                        [view for view in current_app.appbuilder.baseviews if view.endpoint != "AuthDBView"])
+
+
 def _break(target: str, attribute: str):
     """Take `attribute` away from "module" or "module:Class" (inherited ones too)."""
     def apply(monkeypatch):
@@ -55,7 +63,7 @@ BREAKS = {
                         "ExportDashboardsCommand"),
     "setup": (_break("superset.security.manager:SupersetSecurityManager", "sync_role_definitions"),
               "sync_role_definitions"),
-    "login-blueprints": (lambda mp: mp.delitem(__import__("flask").current_app.blueprints, "AuthDBView"),
+    "login-blueprints": (_break_login_views,
                          "no blueprint 'AuthDBView'"),
     "rls-commands": (_break("superset.commands.security.update:UpdateRLSRuleCommand", "run"), "UpdateRLSRuleCommand"),
     "event-logger": (lambda mp: mp.setattr("superset.utils.log.AbstractEventLogger.log", lambda self, action, **kw: None),

@@ -323,16 +323,6 @@ def _check_rls_commands() -> None:
     _require(not missing, "its row level security rules", f"no column {missing}")
 
 
-def _check_login_blueprints() -> None:
-    """superset_config.py rate-limits logins on these blueprints with the security manager's limiter."""
-    from flask import current_app
-
-    for name in ("AuthDBView", "SecurityApi"):
-        _require(name in current_app.blueprints, "its login views", f"no blueprint {name!r}")
-    _require(getattr(current_app.appbuilder.sm, "limiter", None) is not None, "the security manager",
-             "no limiter")
-
-
 def _check_disallowed_functions() -> None:
     from superset import config as superset_config
 
@@ -362,7 +352,6 @@ ASSUMPTIONS: dict[str, Callable[[], None]] = {
     "setup": _check_setup,
     "rls-commands": _check_rls_commands,
     "event-logger": _check_event_logger,
-    "login-blueprints": _check_login_blueprints,
     "disallowed-functions": _check_disallowed_functions,
     "postgres-binaries": _check_postgres_binaries,
 }

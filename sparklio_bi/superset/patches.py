@@ -91,8 +91,33 @@ def _check_engine_per_query() -> None:
              "no longer calls models.core.create_engine")
 
 
+def limit_logins(app: Any, limit: str) -> None:
+    """Every login post rate-limited (`limit` per client address) with the security manager's
+    limiter: the form (Flask-AppBuilder's AuthDBView: Superset 6.1.0 limits only its own GET-only
+    SupersetAuthView, so the form post went unlimited) and the REST login."""
+    for name in LOGIN_BLUEPRINTS:
+        if name in app.blueprints:
+            app.appbuilder.sm.limiter.limit(limit, methods=["POST"])(app.blueprints[name])
+
+
+LOGIN_BLUEPRINTS = ("AuthDBView", "SecurityApi")
+
+
+def _check_login_blueprints() -> None:
+    """A process's second app has no views of its own (Flask-AppBuilder registers each view once)."""
+    from flask import current_app
+
+    views = {getattr(view, "endpoint", None): view for view in current_app.appbuilder.baseviews}
+    for name in LOGIN_BLUEPRINTS:
+        _require(name in current_app.blueprints or getattr(views.get(name), "blueprint", None) is not None,
+                 "its login views", f"no blueprint {name!r}")
+    _require(getattr(current_app.appbuilder.sm, "limiter", None) is not None, "the security manager",
+             "no limiter")
+
+
 ASSUMPTIONS: dict[str, Callable[[], None]] = {
     "search-path-unquoted": _check_search_path,
     "sql-lab-statements": _check_sql_lab,
     "engine-per-query": _check_engine_per_query,
+    "login-blueprints": _check_login_blueprints,
 }
