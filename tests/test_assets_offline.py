@@ -1,5 +1,5 @@
 """The dashboards in assets/, checked without any server: the bundle is valid, it holds exactly
-the user's 8 dashboards and 29 charts, and broken copies are caught with the file and field named."""
+the user's dashboards and charts (sparklio_bi.quality.reference), and broken copies are caught with the file and field named."""
 from __future__ import annotations
 
 import re
@@ -9,18 +9,10 @@ import uuid
 import pytest
 import yaml
 
+from sparklio_bi.quality import reference
 from sparklio_bi.superset import assets
 
-CHARTS_PER_DASHBOARD = {
-    "Workflow Execution Overview": 3,
-    "Agent Performance": 4,
-    "SmartRouter Analysis": 4,
-    "Brand Usage": 3,
-    "System Resources": 4,
-    "User Activity": 3,
-    "Asset Generation": 4,
-    "Errors & Exceptions": 4,
-}
+CHARTS_PER_DASHBOARD = reference.charts_per_dashboard()
 
 
 def load(kind: str) -> dict[str, dict]:
@@ -40,7 +32,7 @@ def test_exact_dashboards_and_charts():
     dashboards = {d["dashboard_title"]: d for d in load("dashboards").values()}
     assert {title: len(chart_uuids(d)) for title, d in dashboards.items()} == CHARTS_PER_DASHBOARD
     charts = load("charts")
-    assert len(charts) == 29
+    assert len(charts) == len(reference.CHARTS)
     assert sorted(u for d in dashboards.values() for u in chart_uuids(d)) == sorted(c["uuid"] for c in charts.values())
 
 

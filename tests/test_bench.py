@@ -6,7 +6,7 @@ import json
 import pytest
 
 from sparklio_bi.postgres import privileges
-from sparklio_bi.quality import bench
+from sparklio_bi.quality import bench, reference
 from sparklio_bi.quality.reference import SELF_OBSERVING, VOLATILE
 
 
@@ -17,7 +17,7 @@ def test_bench_measures_every_chart_and_dashboard(server, api, bootstrapped, set
     results = bench.measure(server, api, owner_url, reader_url, runs=1)
     results = json.loads(json.dumps(results, default=str))  # what results.json holds
 
-    assert len(results["charts"]) == 29 and len(results["dashboards"]) == 8
+    assert len(results["charts"]) == len(reference.CHARTS) and len(results["dashboards"]) == len(reference.DASHBOARDS)
     for chart in results["charts"]:
         for figure in ("reference_ms", "query_ms", "api_forced_ms", "api_cached_ms"):
             assert set(chart[figure]) >= {"p50", "p95", "max"}, (chart["key"], figure)
@@ -30,7 +30,7 @@ def test_bench_measures_every_chart_and_dashboard(server, api, bootstrapped, set
         assert dashboard["charts"] >= 3 and dashboard["requests"] >= dashboard["charts"]
         assert dashboard["concurrent_ms"]["p50"] > 0
         assert dashboard["render_ms"] is None  # no browser here
-    assert sum(d["charts"] for d in results["dashboards"]) == 29
+    assert sum(d["charts"] for d in results["dashboards"]) == len(reference.CHARTS)
     assert sum(d["filters"] for d in results["dashboards"]) > 0
     targets = results["targets"]
     assert set(targets) == set(bench.TARGETS)

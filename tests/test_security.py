@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 
 from sparklio_bi import config
 from sparklio_bi.postgres import database, privileges
-from sparklio_bi.quality.reference import CHART_FILES, CHARTS
+from sparklio_bi.quality.reference import CHART_FILES, CHARTS, DASHBOARDS
 from tests.conftest import (
     ADMIN_PASSWORD,
     READER_STATEMENT_TIMEOUT,
@@ -298,9 +298,9 @@ def test_a_result_over_the_row_limit_is_cut_at_it(people):
 
 def test_viewer_sees_the_dashboards_and_nothing_else(people, api):
     viewer = people["viewer"]
-    assert len(api_list(viewer, "dashboard")) == 8
+    assert len(api_list(viewer, "dashboard")) == len(DASHBOARDS)
     charts = api_list(viewer, "chart")
-    assert len(charts) == 29
+    assert len(charts) == len(CHARTS)
     for chart in charts:
         assert viewer.get(f"{viewer.base}/api/v1/chart/{chart['id']}/data/", timeout=60).status_code == 200
     assert viewer.get(f"{viewer.base}/sqllab/", timeout=30, allow_redirects=False).status_code != 200
@@ -323,7 +323,7 @@ def test_analyst_has_sql_lab_on_the_analytics_database_and_no_edits(people):
 
 def test_roles_survive_a_second_bootstrap(people, api):
     cli("bootstrap", "--no-serve", "--scale", "3")
-    assert len(api_list(people["viewer"], "chart")) == 29
+    assert len(api_list(people["viewer"], "chart")) == len(CHARTS)
     assert sql_lab(people["analyst"], "select 1 as one").status_code == 200
 
 

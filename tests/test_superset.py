@@ -26,6 +26,7 @@ from sparklio_bi.quality.browser import wait_for_charts
 from sparklio_bi.quality.reference import (
     CHART_FILES,
     CHARTS,
+    DASHBOARDS,
     VOLATILE,
     at_the_charts_now,
     chart_rows,
@@ -56,14 +57,14 @@ def test_bootstrap_is_idempotent_and_quicker_the_second_time(bootstrapped, api):
     assert sorted(read.steps) == list(range(1, 8)) and not read.seeded and read.seed_done is None
     assert "  4/7 demo data: source tables have rows, kept (use --reseed to replace them)" in shown
     assert bootstrapped["second_seconds"] < bootstrapped["first_seconds"]
-    assert len(api_list(api, "dashboard")) == 8
-    assert len(api_list(api, "chart")) == 29
+    assert len(api_list(api, "dashboard")) == len(DASHBOARDS)
+    assert len(api_list(api, "chart")) == len(CHARTS)
     assert sorted(d["database_name"] for d in api_list(api, "database")) == ["Sparklio Analytics", "Sparklio Server Health"]
-    assert len(api_list(api, "dataset")) == len(list((ASSETS / "datasets").glob("*/*.yaml"))) == 21
+    assert len(api_list(api, "dataset")) == len(list((ASSETS / "datasets").glob("*/*.yaml")))
     before, after = bootstrapped["fingerprints"]
     changed = sorted(name for name in before if before[name] != after[name])
     assert not changed, f"the second bootstrap changed {changed}"
-    assert before["superset.slices"][0] == 29 and before["public.agent_logs"][0] > 0
+    assert before["superset.slices"][0] == len(CHARTS) and before["public.agent_logs"][0] > 0
 
 
 def test_server_serves_login_page(server):
@@ -209,9 +210,9 @@ def test_zip_imports_with_superset_import_dashboards_on_a_fresh_superset(bootstr
         assert done.returncode == 0, f"superset {args[0]}: {done.stderr[-2000:]}"
     with database.connect(metadata) as conn, conn.cursor() as cur:
         cur.execute("select count(*) from dashboards")
-        assert cur.fetchone()[0] == 8
+        assert cur.fetchone()[0] == len(DASHBOARDS)
         cur.execute("select count(*) from slices")
-        assert cur.fetchone()[0] == 29
+        assert cur.fetchone()[0] == len(CHARTS)
 
 
 def git_status(path: Path) -> str:
@@ -231,7 +232,8 @@ def test_import_then_export_writes_every_file_of_the_bundle_back(bootstrapped, t
     exported = tmp_path / "exported"
     done = cli("assets", "export", "--dir", str(exported))
     want, got = bundle_files(ASSETS), bundle_files(exported)
-    assert len(want) == 1 + 2 + 21 + 29 + 8  # metadata.yaml, the two databases, datasets, charts, dashboards
+    datasets = len(list((ASSETS / "datasets").glob("*/*.yaml")))
+    assert len(want) == 1 + 2 + datasets + len(CHARTS) + len(DASHBOARDS)  # metadata, databases, datasets, charts, dashboards
     assert sorted(got) == sorted(want), f"missing {sorted(want.keys() - got.keys())}, extra {sorted(got.keys() - want.keys())}"
     assert {rel: cfg.get("uuid") for rel, cfg in got.items()} == {rel: cfg.get("uuid") for rel, cfg in want.items()}
     assert [rel for rel in want if got[rel] != want[rel]] == []
@@ -340,5 +342,5 @@ def test_the_admin_api_logs_in_again_when_its_token_has_expired(api, settings):
     api.headers["Authorization"] = f"Bearer {expired}"
     assert requests.get(f"{api.base}/api/v1/dashboard/", timeout=30,
                         headers={"Authorization": f"Bearer {expired}"}).text.find("Token has expired") >= 0
-    assert len(api_list(api, "dashboard")) == 8
+    assert len(api_list(api, "dashboard")) == len(DASHBOARDS)
     assert api.headers["Authorization"] != f"Bearer {expired}"

@@ -32,7 +32,7 @@ from sparklio_bi.cli.base import main, settings
                    "benchmarks/results-no-indexes.json.")
 def bench(scale: float, runs: int, output: Path | None, data_dir: Path | None, skip_browser: bool, keep: bool,
           reseed: bool, port: int | None, source_indexes: str) -> None:
-    """Benchmark the 29 charts and 8 dashboards on a bundle of its own: bootstrap (data of the same
+    """Benchmark the charts and dashboards on a bundle of its own: bootstrap (data of the same
     scale re-used), serve, then time each chart's reference SQL, generated SQL, data API (forced
     and cached), each dashboard's requests fired concurrently and its cold render in Chromium.
     Prints a summary; writes benchmarks/results.json and benchmarks/RESULTS-dashboards.md.

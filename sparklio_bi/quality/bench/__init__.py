@@ -1,4 +1,4 @@
-"""`sparklio-bi bench`: how fast the 29 charts and 8 dashboards answer, at a given scale.
+"""`sparklio-bi bench`: how fast the charts and dashboards answer, at a given scale.
 
 Two layers:
 

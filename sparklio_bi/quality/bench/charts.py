@@ -65,7 +65,7 @@ def _compare(base: str, session: requests.Session, owner_url: str, chart, chart_
 
 def measure_charts(base: str, session: requests.Session, owner_url: str, reader_url: str, runs: int,
                    progress: Progress = lambda line: None, forced_runs: int | None = None) -> list[dict]:
-    """(a)-(d) for each of the 29 charts (c `forced_runs` times, default `runs`), and whether (a)
+    """(a)-(d) for each chart (c `forced_runs` times, default `runs`), and whether (a)
     equals (c)."""
     headers = csrf_headers(base, session)
     ids = {c["slice_name"]: c["id"] for c in listing(base, session, "chart")}
@@ -93,7 +93,8 @@ def measure_charts(base: str, session: requests.Session, owner_url: str, reader_
                  "query_ms": query_ms, "api_forced_ms": forced_ms, "api_cached_ms": cached_ms,
                  "cache_hits": answers, "queries": sqls, "equal": equal}
         out.append(entry)
-        progress(f"chart {number:>2}/29 {chart.key} {titles[chart.key][:38]:<38} ref {reference_ms['p50']:>7.1f}"
+        progress(f"chart {number:>2}/{len(reference.CHARTS)} {chart.key} {titles[chart.key][:38]:<38} "
+                 f"ref {reference_ms['p50']:>7.1f}"
                  f"  sql {query_ms['p50']:>6.1f}  api {forced_ms['p50']:>6.1f}  cached {cached_ms['p50']:>6.1f} ms"
                  f"  {'equal' if equal is True else equal if equal in reference.NOT_COMPARED.values() else 'DIFFERS'}")
     return out
