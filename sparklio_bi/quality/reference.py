@@ -13,24 +13,11 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 
 from sparklio_bi.config import PROJECT_ROOT
 from sparklio_bi.postgres import database
-
-
-@dataclass(frozen=True)
-class Chart:
-    key: str  # "<dashboard>.<chart>" as numbered in the spec
-    title: str
-    kind: str
-    reference: str  # on the application's tables (schema public)
-    views: str  # on the analytics views, as the chart queries them
-    fix: str = ""  # how and why it departs from the spec's SQL, if it does
-
-
-W7 = "now() - interval '7 days'"
-W30 = "now() - interval '30 days'"
+from sparklio_bi.quality import reference_api, reference_host
+from sparklio_bi.quality.chart_spec import W7, W30, Chart
 
 CHARTS = [
     Chart("1.1", "Daily workflow runs", "series",
@@ -198,6 +185,10 @@ CHART_FILES = {  # spec key -> assets/charts/<file>.yaml
     "8.3": "Latest_20_failures_recovered_or_not", "8.4": "Recovery_time_per_agent_recovered_failures",
 }
 
+CHARTS += reference_host.CHARTS + reference_api.CHARTS
+CHART_FILES.update({**reference_host.CHART_FILES, **reference_api.CHART_FILES})
+
+
 def chart_titles() -> dict[str, str]:
     """Spec key ("1.1") -> the chart's title in assets/."""
     import yaml
@@ -211,6 +202,7 @@ DASHBOARDS = {  # spec number -> the dashboard's title in assets/
     "1": "Workflow Execution Overview", "2": "Agent Performance", "3": "SmartRouter Analysis",
     "4": "Brand Usage", "5": "System Resources", "6": "User Activity", "7": "Asset Generation",
     "8": "Errors & Exceptions",
+    **reference_host.DASHBOARDS, **reference_api.DASHBOARDS,
 }
 
 
