@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: bootstrap test system-packages lock benchmark benchmark-seed clean
+.PHONY: bootstrap test system-packages lock benchmark benchmark-instrument benchmark-seed clean
 
 bootstrap: $(STAMP)  ## set everything up and serve Superset on :8088
 	$(BIN)/sparklio-bi bootstrap
@@ -49,6 +49,11 @@ lock:  ## re-pin constraints.txt from the current venv
 
 benchmark: $(STAMP)  ## charts and dashboards at scale 1000 on a bundle of its own (.data-bench/): benchmarks/results.json
 	$(BIN)/sparklio-bi bench --scale 1000 --runs 5
+
+benchmark-instrument: $(STAMP)  ## sparklio-instrument's cost per request and its sink's writes: benchmarks/instrument-overhead.json
+	@command -v wrk >/dev/null || { if [ "$$(id -u)" = 0 ]; then apt-get install -y -qq wrk >/dev/null; \
+	  else echo "the benchmark needs Debian's wrk: sudo apt-get install wrk" >&2; exit 1; fi; }
+	$(BIN)/python benchmarks/instrument_overhead.py --calls 50000 --seconds 10 --rounds 3
 
 benchmark-seed: $(STAMP)  ## seed 1M agent_logs and print time and memory
 	$(BIN)/python benchmarks/seed_benchmark.py --scale 100
