@@ -448,3 +448,51 @@ def test_an_outage_costs_the_recording_nothing_keeps_the_bound_and_writes_each_m
     assert sum("writing to PostgreSQL failed" in line for line in warnings) == 2  # once per outage
     assert sink.close(30)
     proxy.down()
+
+
+# --- the middleware feeds the sink: the example app under gunicorn, two uvicorn workers --------------------
+
+def test_requests_through_the_example_app_land_in_the_sink_table(db, tmp_path_factory, tmp_path):
+    """PrometheusMiddleware(app, sink=...) as examples/sparklio_api wires it from SPARKLIO_SERVICE_METRICS_URL:
+    every request the app answers is one count under its route template, method and status; each worker writes
+    its own rows (its writer id), and gunicorn's graceful stop writes the open minute (close() at exit)."""
+    from tests.test_instrument_prometheus import ExampleApi, example_venv
+
+    owner, writer = db
+    api = ExampleApi(example_venv(tmp_path_factory), tmp_path, workers=2,
+                     env={"SPARKLIO_SERVICE_METRICS_URL": writer, "SPARKLIO_SERVICE_METRICS_INTERVAL": "0.5"})
+    plan = [  # (method, path, status the client sees, route template, times)
+        *[("GET", f"/projects/{n}", 200, "/projects/{project_id}", 1) for n in range(1, 31)],
+        ("GET", "/projects/0", 404, "/projects/{project_id}", 7),
+        *[("GET", f"/items/item-{n}", 200, "/items/{item_id}", 1) for n in range(40)],
+        ("POST", "/workflows/3/run?fail=true", 500, "/workflows/{workflow_id}/run", 5),
+        ("POST", "/workflows/4/run", 200, "/workflows/{workflow_id}/run", 2),
+        ("POST", "/agents/copywriter/execute?crash=true", 500, "/agents/{name}/execute", 3),
+        ("DELETE", "/projects/5", 405, "/projects/{project_id}", 2),
+        ("GET", "/admin/brands/7", 200, "/admin/brands/{brand_id}", 4),
+        ("GET", "/no/such/page", 404, "<unmatched>", 6),
+    ]
+    expected: dict[tuple, int] = {}
+    try:
+        until(api.ready, 120, f"the example app answering /metrics (log: {api.log})")
+        for method, path, status, route, times in plan:
+            for _ in range(times):
+                assert api.request(method, path) == status, (method, path)
+            expected[(route, method, status)] = expected.get((route, method, status), 0) + times
+    finally:
+        code = api.stop()
+    assert code == 0, api.log.read_text()[-3000:]
+
+    def counted(relation: str) -> dict[tuple, int]:
+        return {(route, method, status): int(n) for route, method, status, n in fetch(
+            owner, f"select route, http_method, status_code, sum(requests) from analytics.{relation} "
+                   "where route <> '/metrics' group by 1, 2, 3")}  # /metrics: the readiness polls
+
+    assert counted("service_request_minutes") == expected
+    assert counted("api_requests") == expected
+    assert sum(expected.values()) == 30 + 7 + 40 + 5 + 2 + 3 + 2 + 4 + 6
+    (writers,) = fetch(owner, "select count(distinct writer) from analytics.service_request_minutes")[0]
+    assert 1 <= writers <= 2  # one id per worker process that answered
+    (seconds,) = fetch(owner, "select sum(seconds_sum) from analytics.service_request_minutes "
+                              "where route = '/workflows/{workflow_id}/run'")[0]
+    assert 0 < seconds < 60

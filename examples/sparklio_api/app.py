@@ -1,21 +1,29 @@
 """An example FastAPI app shaped like Sparklio's API, instrumented with sparklio_instrument.
 
 Its routes stand in for the real ones (no database, no model calls): agents take a few milliseconds and
-report tokens, a workflow runs agents in turn. Run it with gunicorn (see README.md beside this file)."""
+report tokens, a workflow runs agents in turn. Run it with gunicorn (see README.md beside this file).
+
+With SPARKLIO_SERVICE_METRICS_URL set (the sink's PostgreSQL, as sparklio_metrics_writer; needs the `sink`
+extra), every request is also added up per minute into analytics.service_request_minutes."""
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import JSONResponse
 from sparklio_instrument import PrometheusMiddleware, agent_execution, llm_tokens, metrics_endpoint, workflow_run
+from sparklio_instrument import sink as service_metrics
 
 AGENTS = {"copywriter": "gpt-4o", "designer": "sdxl", "strategist": "claude-sonnet", "reviewer": "gpt-4o-mini"}
 
+# the PostgreSQL sink is optional: on when its URL is set (one writer thread per worker process)
+sink = service_metrics.start() if os.environ.get("SPARKLIO_SERVICE_METRICS_URL") else None
+
 app = FastAPI(title="Sparklio API (example)")
-app.add_middleware(PrometheusMiddleware)
+app.add_middleware(PrometheusMiddleware, sink=sink)
 app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
 
 admin = FastAPI(title="Sparklio admin (example)")  # a mounted sub-app: its routes are labelled /admin/...

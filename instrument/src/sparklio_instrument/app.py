@@ -16,7 +16,8 @@ async def metrics_endpoint(request: Request) -> Response:
     return Response(generate_latest(registry()), media_type=CONTENT_TYPE_LATEST)
 
 
-def instrument(app, path: str = "/metrics") -> None:
-    """Both lines at once: PrometheusMiddleware on `app` (Starlette or FastAPI) and `path` serving the metrics."""
-    app.add_middleware(PrometheusMiddleware)
+def instrument(app, path: str = "/metrics", sink=None) -> None:
+    """Both lines at once: PrometheusMiddleware on `app` (Starlette or FastAPI) and `path` serving the metrics;
+    `sink` (a PostgresSink, optional) gets every request too."""
+    app.add_middleware(PrometheusMiddleware, sink=sink)
     app.add_route(path, metrics_endpoint, include_in_schema=False)

@@ -3,12 +3,22 @@ counts and times each HTTP request under its route template, `/projects/{id}`, n
 
 The template is found before the app runs, so the in-progress gauge carries it too; Starlette's own
 `route.matches` decides, mounted apps and FastAPI's included routers are entered, and every path that no
-route matches shares one label, UNMATCHED: a scanner walking random URLs adds no series."""
+route matches shares one label, UNMATCHED: a scanner walking random URLs adds no series.
+
+With a sink (`PrometheusMiddleware(app, sink=...)`, e.g. sparklio_instrument.sink.start()), each finished
+request is also recorded there: method, route template, status and seconds, one in-memory update under the
+sink's lock (its writer thread does the I/O), so the request never waits for PostgreSQL. When the server
+stops the app (ASGI lifespan shutdown), the sink is closed, which writes the open minute: the sink's atexit
+hook alone is not enough, since uvicorn (0.29 and later, as a gunicorn worker too) ends its process by
+re-raising SIGTERM under the default handler after a graceful shutdown, and atexit hooks never run then."""
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Iterator
+from typing import Protocol
 
+import anyio.to_thread
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,19 +30,28 @@ from sparklio_instrument.metrics import (
     read_pools_now_and_then,
 )
 
+log = logging.getLogger(__name__)
+
 # The method label comes from the client: anything outside the standard ones shares one value.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 CLIENT_GONE = 499  # nginx's "client closed request": the request was cancelled before a response started
 
 
 class PrometheusMiddleware:
-    """`app.add_middleware(PrometheusMiddleware)`: sparklio_http_* by method, route template and status code."""
+    """`app.add_middleware(PrometheusMiddleware)`: sparklio_http_* by method, route template and status code.
 
-    def __init__(self, app: ASGIApp) -> None:
+    `sink`: anything with `record_request(method, route, status_code, seconds)` (a PostgresSink), called once
+    per finished request with the same labels; None (the default) records nowhere else."""
+
+    def __init__(self, app: ASGIApp, sink: RequestSink | None = None) -> None:
         self.app = app
+        self.sink = sink
+        self._sink_failed = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "lifespan" and hasattr(self.sink, "close"):
+                send = self._closing_the_sink_at_shutdown(send)
             await self.app(scope, receive, send)
             return
         method = scope["method"] if scope["method"] in METHODS else "OTHER"
@@ -57,10 +76,34 @@ class PrometheusMiddleware:
             status = status or CLIENT_GONE
             raise
         finally:
-            HTTP_DURATION.labels(method, endpoint).observe(time.perf_counter() - started)
-            HTTP_REQUESTS.labels(method, endpoint, str(status or 500)).inc()
+            seconds = time.perf_counter() - started
+            status = status or 500
+            HTTP_DURATION.labels(method, endpoint).observe(seconds)
+            HTTP_REQUESTS.labels(method, endpoint, str(status)).inc()
             in_progress.dec()
+            if self.sink is not None:
+                self._record(method, endpoint, status, seconds)
             read_pools_now_and_then()
+
+    def _closing_the_sink_at_shutdown(self, send: Send) -> Send:
+        async def send_closing(message: Message) -> None:
+            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                await anyio.to_thread.run_sync(self.sink.close)  # up to its timeout, off the event loop
+            await send(message)
+        return send_closing
+
+    def _record(self, method: str, endpoint: str, status: int, seconds: float) -> None:
+        """Into the sink; a sink that raises costs the request nothing (logged once, not re-raised here)."""
+        try:
+            self.sink.record_request(method, endpoint, status, seconds)
+        except Exception:
+            if not self._sink_failed:
+                self._sink_failed = True
+                log.exception("service metrics: the sink refused a request record (logged once)")
+
+
+class RequestSink(Protocol):
+    def record_request(self, method: str, route: str, status_code: int, seconds: float) -> None: ...
 
 
 def endpoint_label(scope: Scope, app: ASGIApp) -> str:
