@@ -116,8 +116,10 @@ def test_each_metric_equals_the_same_number_on_the_source_tables(metrics_db, set
     }
     for (name, labels), sql in checks.items():
         expected = source(owner, sql)
-        if name == "sparklio_database_size_bytes":  # the database's files grow between the round and this read
-            assert of(found, name, *labels) == pytest.approx(expected, rel=0.01), name
+        if name == "sparklio_database_size_bytes":
+            # the database's files change between the round and this read: autovacuum's free-space and
+            # visibility maps, a truncated tail (1.4 % smaller seen at load 3): a size, not a count
+            assert of(found, name, *labels) == pytest.approx(expected, rel=0.05), name
         else:
             assert of(found, name, *labels) == expected, name
     assert of(found, "sparklio_agent_latency_p95_seconds", "agent")[("probe_agent",)] == pytest.approx(1.83)

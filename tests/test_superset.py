@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -36,7 +37,7 @@ from sparklio_bi.quality.reference import (
 from sparklio_bi.quality.reference import run_reference as reference
 from sparklio_bi.superset import assets
 from sparklio_bi.warehouse import collect
-from tests.conftest import ADMIN_PASSWORD, SCREENSHOTS, api_list, artifact, chart_ids, cli, csrf_header, form_login
+from tests.conftest import ADMIN_PASSWORD, SCREENSHOTS, api_list, chart_ids, cli, csrf_header, form_login
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"
@@ -156,7 +157,9 @@ ERROR_TEXTS = ("Unexpected error", "No results were returned", "Error:", "Data e
 def open_browser(server: str, username: str, password: str, profile: str = "chromium-profile"):
     """Headless Debian Chromium holding `username`'s session (logged in through the form)."""
     session = form_login(server, username, password)
-    return open_chromium(server, session.cookies["session"], artifact(profile))
+    # a profile of its own each time: a Chromium left running by an interrupted session holds its
+    # profile, and a second Chromium on the same one exits at once ("session not created")
+    return open_chromium(server, session.cookies["session"], Path(tempfile.mkdtemp(prefix=f"{profile}-")))
 
 
 @pytest.fixture(scope="module")
