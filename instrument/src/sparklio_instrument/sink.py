@@ -17,7 +17,9 @@ stepping back records into the oldest open one), and sends every closed row in o
 INSERT per table, with ON CONFLICT DO NOTHING. Each row carries the writer id (host, pid and a uuid
 drawn at start) and the tables' key is (minute, labels..., writer): a batch retried after a lost
 acknowledgement changes nothing, and another process writes rows of its own that the views add up.
-`close()`, called at exit too, writes the open minute as well: that writer id never writes again. The
+`close()`, called at exit too, writes the open minute as well: that writer id never writes again.
+(A uvicorn process never runs atexit hooks after SIGTERM: PrometheusMiddleware(app, sink=...) closes its
+sink at the ASGI lifespan shutdown.) The
 conflict names no columns because a conflict target needs SELECT, which the writers' role lacks.
 
 With the database slow or down, the rows stay buffered and the writer tries again every interval. Every
