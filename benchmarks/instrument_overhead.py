@@ -168,10 +168,8 @@ def instrument_venv() -> Path:
 def sink_database() -> tuple[str, str]:
     """The bundle's embedded PostgreSQL in WORK, a database at head: (owner URL, writer URL)."""
     from sparklio_bi import config
-    from sparklio_bi.postgres import database
+    from sparklio_bi.postgres import database, embedded_pg
     from sparklio_bi.warehouse import migrate
-
-    from sparklio_bi.postgres import embedded_pg
 
     os.environ.setdefault("SPARKLIO_DATA_DIR", str(WORK / "data"))
     running = embedded_pg.status(config.load())
