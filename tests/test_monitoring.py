@@ -46,13 +46,15 @@ def run(*args: str, cwd: Path = MONITORING) -> str:
 def test_promtool_checks_the_configuration_and_the_rules():
     out = run(BINARIES["promtool"], "check", "config", "prometheus.yml")
     assert "SUCCESS" in out and "rules found" in out
-    run(BINARIES["promtool"], "check", "rules", "rules/sparklio.yml")
+    rules = sorted(str(path.relative_to(MONITORING)) for path in (MONITORING / "rules").glob("*.yml"))
+    assert "rules/sparklio.yml" in rules
+    run(BINARIES["promtool"], "check", "rules", *rules)  # rules/*.yml: rule files only, the unit tests live in tests/
 
 
 def test_every_alert_has_severity_summary_runbook_and_a_unit_test():
     rules = [rule for group in yaml.safe_load((MONITORING / "rules/sparklio.yml").read_text())["groups"]
              for rule in group["rules"] if "alert" in rule]
-    tested = {check["alertname"] for test in yaml.safe_load((MONITORING / "rules/sparklio_test.yml").read_text())["tests"]
+    tested = {check["alertname"] for test in yaml.safe_load((MONITORING / "tests/sparklio_test.yml").read_text())["tests"]
               for check in test["alert_rule_test"] if check["exp_alerts"]}
     for rule in rules:
         assert rule["labels"]["severity"] in ("critical", "warning"), rule["alert"]
@@ -61,15 +63,17 @@ def test_every_alert_has_severity_summary_runbook_and_a_unit_test():
 
 
 def test_promtool_unit_tests_of_every_alert_pass():
-    assert "SUCCESS" in run(BINARIES["promtool"], "test", "rules", "sparklio_test.yml", cwd=MONITORING / "rules")
+    assert "SUCCESS" in run(BINARIES["promtool"], "test", "rules", "sparklio_test.yml", cwd=MONITORING / "tests")
 
 
 def test_a_unit_test_fails_when_an_alert_fires_too_early(tmp_path):
     """The unit tests can fail: the same tests against rules whose `for` was dropped do."""
-    shutil.copy(MONITORING / "rules/sparklio_test.yml", tmp_path)
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "tests").mkdir()
+    shutil.copy(MONITORING / "tests/sparklio_test.yml", tmp_path / "tests")
     text = (MONITORING / "rules/sparklio.yml").read_text()
-    (tmp_path / "sparklio.yml").write_text(text.replace("for: 5m", "for: 0m"))
-    done = subprocess.run([BINARIES["promtool"], "test", "rules", "sparklio_test.yml"], cwd=tmp_path,
+    (tmp_path / "rules/sparklio.yml").write_text(text.replace("for: 5m", "for: 0m"))
+    done = subprocess.run([BINARIES["promtool"], "test", "rules", "sparklio_test.yml"], cwd=tmp_path / "tests",
                           capture_output=True, text=True)
     assert done.returncode != 0 and "AgentFailureRatioHigh, time: 17m" in done.stdout + done.stderr
 
