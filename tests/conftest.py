@@ -80,12 +80,13 @@ def make_database(settings):
 
 
 def seed_database(url: str, scale: float = TEST_SCALE, seed: int = TEST_SEED) -> None:
-    """Source tables, demo data and the views at head."""
+    """Source tables, demo data and the views at head, then the API's demo traffic (dashboard 9)."""
     from sparklio_bi.warehouse import seed as seeding
 
     migrate.apply_source_ddl(url, config.load())
     seeding.seed(url, config.load(), scale, seed)
     migrate.upgrade(url, config.load())
+    seeding.seed_api_traffic(url, config.load(), scale, seed)  # its tables exist only once migrated
 
 
 @pytest.fixture(scope="session")

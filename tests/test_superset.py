@@ -169,7 +169,7 @@ def browser(server):
     driver.quit()
 
 
-@pytest.mark.parametrize("index", range(8))
+@pytest.mark.parametrize("index", range(len(DASHBOARDS)))
 def test_dashboard_renders_every_chart_in_chromium(api, browser, index):
     dashboards = sorted(api_list(api, "dashboard"), key=lambda d: d["dashboard_title"])
     assert_dashboard_renders(browser, api, dashboards[index])

@@ -1,4 +1,5 @@
-"""Realistic, deterministic demo data for Sparklio's seven source tables (the last 90 days).
+"""Realistic, deterministic demo data for Sparklio's seven source tables (the last 90 days), and the
+service-metrics sink's minutes of its API over the same days (api_traffic, once the tables are migrated).
 
 Scale 1 is 10,000 agent executions; the other tables follow in proportion. Everything is drawn
 from one numpy Generator, vectorised a chunk of days at a time and streamed in with COPY, inside
@@ -15,11 +16,12 @@ from sparklio_bi import config
 from sparklio_bi.errors import ExpectedError
 from sparklio_bi.postgres import database
 from sparklio_bi.warehouse import migrate, rollups
+from sparklio_bi.warehouse.seed import api_traffic
 from sparklio_bi.warehouse.seed.activity import write_activity, write_owners
 from sparklio_bi.warehouse.seed.profile import ScaleError, max_scale, sizes
 from sparklio_bi.warehouse.seed.timeline import DAY, EPOCH, WINDOW_DAYS, Progress, Timeline, Writer
 
-__all__ = ["NotDemoData", "ScaleError", "check_replaceable", "max_scale", "seed", "sizes"]
+__all__ = ["NotDemoData", "ScaleError", "check_replaceable", "max_scale", "seed", "seed_api_traffic", "sizes"]
 
 class NotDemoData(ExpectedError):
     """The source tables are not the bundle's demo tables: seeding would destroy real rows."""
@@ -57,4 +59,22 @@ def seed(url: str, settings: config.Settings, scale: float, seed: int = 42, now:
         cur.execute("select to_regclass(%s)", (f"{settings.analytics_schema}.rollup_state",))
         if cur.fetchone()[0]:  # the rollups exist (migrated): rebuilt from the new rows, atomically
             rollups.refresh(conn, settings, full=True)
+        api = _api_traffic(cur, settings, scale, seed, now)
+        if api is not None:  # migrated, and no real writer's rows: the API Performance dashboard's demo traffic
+            out.counts[api_traffic.TABLE] = api
+            if progress:
+                progress(api_traffic.TABLE, api, api)
     return out.counts
+
+
+def seed_api_traffic(url: str, settings: config.Settings, scale: float, seed: int = 42,
+                     now: datetime | None = None) -> int | None:
+    """Only the API's demo minutes (a database seeded before it was migrated); rows, or None (see api_traffic.write)."""
+    with database.connect(url) as conn, conn.cursor() as cur:
+        return _api_traffic(cur, settings, scale, seed, now or datetime.now(timezone.utc))
+
+
+def _api_traffic(cur, settings: config.Settings, scale: float, seed: int, now: datetime) -> int | None:
+    last_minute = now.replace(second=0, microsecond=0)  # the sink writes a minute once it is complete
+    return api_traffic.write(cur, settings.analytics_schema, scale, seed, last_minute - timedelta(days=WINDOW_DAYS),
+                             last_minute)
