@@ -66,6 +66,9 @@ class Settings:
     alert_smtp_password: str | None = _env("ALERT_SMTP_PASSWORD", None, secret=True)
     alert_smtp_require_tls: bool = _env("ALERT_SMTP_REQUIRE_TLS", True)
     alert_webhook_url: str | None = _env("ALERT_WEBHOOK_URL", None, secret=True)  # may carry a token
+    # optional: the Watchdog's heartbeats (a dead-man's switch outside) and a Slack incoming webhook
+    alert_heartbeat_url: str | None = _env("ALERT_HEARTBEAT_URL", None, secret=True)
+    alert_slack_webhook_url: str | None = _env("ALERT_SLACK_WEBHOOK_URL", None, secret=True)
     # alerts/*.yaml (`alerts validate`, `sync`): webhooks to loopback and private addresses, and
     # how many addresses and channels one alert or report may go to
     alerts_allow_private_webhooks: bool = _env("SPARKLIO_ALERTS_ALLOW_PRIVATE_WEBHOOKS", False)
@@ -125,6 +128,8 @@ def load(env: dict[str, str] | None = None) -> Settings:
         alert_smtp_require_tls=_choice("ALERT_SMTP_REQUIRE_TLS", env.get("ALERT_SMTP_REQUIRE_TLS") or "true",
                                        ("true", "false")) == "true",
         alert_webhook_url=env.get("ALERT_WEBHOOK_URL") or None,
+        alert_heartbeat_url=env.get("ALERT_HEARTBEAT_URL") or None,
+        alert_slack_webhook_url=env.get("ALERT_SLACK_WEBHOOK_URL") or None,
         alerts_allow_private_webhooks=_choice("SPARKLIO_ALERTS_ALLOW_PRIVATE_WEBHOOKS",
                                               env.get("SPARKLIO_ALERTS_ALLOW_PRIVATE_WEBHOOKS") or "false",
                                               ("true", "false")) == "true",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import subprocess
 import threading
@@ -57,9 +58,130 @@ def test_every_alert_has_severity_summary_runbook_and_a_unit_test():
     tested = {check["alertname"] for test in yaml.safe_load((MONITORING / "tests/sparklio_test.yml").read_text())["tests"]
               for check in test["alert_rule_test"] if check["exp_alerts"]}
     for rule in rules:
-        assert rule["labels"]["severity"] in ("critical", "warning"), rule["alert"]
+        # none: the Watchdog only, which goes to the heartbeat receiver and pages nobody
+        assert rule["labels"]["severity"] in ("critical", "warning") or rule["alert"] == "Watchdog", rule["alert"]
         assert rule["annotations"]["summary"] and rule["annotations"]["runbook"], rule["alert"]
     assert {rule["alert"] for rule in rules} == tested
+
+
+def sparklio_alerts() -> dict[str, dict]:
+    return {rule["alert"]: rule for group in yaml.safe_load((MONITORING / "rules/sparklio.yml").read_text())["groups"]
+            for rule in group["rules"] if "alert" in rule}
+
+
+def test_every_scrape_job_has_a_down_alert_and_an_absent_guard():
+    """up == 0 for each job of prometheus.yml (TargetDown, or ExporterDown and ApiDown for theirs), and an
+    absent(up{job}) line in ScrapeJobMissing for each: a job renamed on one side only fails here."""
+    jobs = {job["job_name"] for job in yaml.safe_load((MONITORING / "prometheus.yml").read_text())["scrape_configs"]}
+    assert {"prometheus", "alertmanager"} <= jobs
+    alerts = sparklio_alerts()
+    guarded = set(re.findall(r'absent\(up\{job="([^"]+)"\}\)', alerts["ScrapeJobMissing"]["expr"]))
+    assert guarded == jobs
+    own = {"sparklio-exporter": alerts["ExporterDown"]["expr"],
+           "sparklio-api": next(rule["expr"] for group in yaml.safe_load((MONITORING / "rules/api.yml").read_text())["groups"]
+                                for rule in group["rules"] if rule.get("alert") == "ApiDown")}
+    for job, expr in own.items():
+        assert expr == f'up{{job="{job}"}} == 0'
+    excluded = re.fullmatch(r'up\{job!~"([^"]+)"\} == 0', alerts["TargetDown"]["expr"]).group(1).split("|")
+    assert set(excluded) == set(own)  # every other job: TargetDown
+
+
+def quiet_day_series() -> list[dict]:
+    """24 hours of demo-shaped series, one sample a minute: steady traffic with 2 % failures, the slowest
+    agent at a p95 of 150 s, a host at 40 % CPU and memory, a disk 60 % full, every target up."""
+    day = 1440
+    targets = {"sparklio-exporter": "metrics-exporter:9610", "node": "node-exporter:9100", "postgres": "postgres-exporter:9187",
+               "sparklio-api": "sparklio-api:8000", "superset-health": "http://superset:8088/health",
+               "prometheus": "localhost:9090", "alertmanager": "alertmanager:9093"}
+    series = {f'up{{job="{job}",instance="{instance}"}}': f"1x{day}" for job, instance in targets.items()}
+    series.update({f'process_start_time_seconds{{job="{job}",instance="{instance}"}}': f"1000x{day}"
+                   for job, instance in targets.items()})
+    exporter = 'job="sparklio-exporter",instance="metrics-exporter:9610"'
+    pg = 'job="postgres",instance="postgres-exporter:9187",server="postgres:5432"'
+    node = 'job="node",instance="node-exporter:9100"'
+    disk = f'{node},fstype="ext4",mountpoint="/",device="sda1"'
+    series.update({
+        f'sparklio_agent_executions_total{{{exporter},agent="designer",model="sdxl"}}': f"0+10x{day}",
+        f'sparklio_agent_failures_total{{{exporter},agent="designer",model="sdxl"}}': f"0+0.2x{day}",
+        f'sparklio_agent_executions_total{{{exporter},agent="researcher",model="gpt-4o"}}': f"0+20x{day}",
+        f'sparklio_agent_failures_total{{{exporter},agent="researcher",model="gpt-4o"}}': f"0+0.4x{day}",
+        f'sparklio_agent_latency_p95_seconds{{{exporter},agent="designer"}}': f"150x{day}",
+        f'sparklio_agent_latency_p95_seconds{{{exporter},agent="researcher"}}': f"40x{day}",
+        f'sparklio_workflow_runs_started_total{{{exporter}}}': f"0+3x{day}",
+        f'sparklio_exporter_last_round_success{{{exporter}}}': f"1x{day}",
+        f'sparklio_exporter_last_success_timestamp_seconds{{{exporter}}}': f"0+60x{day}",
+        f'sparklio_collector_sample_age_seconds{{{exporter}}}': f"30x{day}",
+        f'sparklio_rollup_lag_seconds{{{exporter},rollup="agents"}}': f"20x{day}",
+        'probe_success{job="superset-health",instance="http://superset:8088/health"}': f"1x{day}",
+        f"pg_up{{{pg}}}": f"1x{day}",
+        f"pg_settings_max_connections{{{pg}}}": f"100x{day}",
+        f'pg_stat_activity_count{{{pg},datname="sparklio",state="active"}}': f"5x{day}",
+        f'pg_stat_activity_count{{{pg},datname="sparklio",state="idle"}}': f"20x{day}",
+        f'pg_stat_activity_max_tx_duration{{{pg},datname="sparklio",state="active"}}': f"2x{day}",
+        f'pg_stat_activity_max_tx_duration{{{pg},datname="sparklio",state="idle"}}': f"0x{day}",
+        f"pg_replication_is_replica{{{pg}}}": f"0x{day}",
+        f"pg_replication_lag_seconds{{{pg}}}": f"0x{day}",
+        f"pg_postmaster_start_time_seconds{{{pg}}}": f"1000x{day}",
+        f'node_cpu_seconds_total{{{node},cpu="0",mode="idle"}}': f"0+36x{day}",
+        f"node_memory_MemAvailable_bytes{{{node}}}": f"60x{day}",
+        f"node_memory_MemTotal_bytes{{{node}}}": f"100x{day}",
+        f"node_filesystem_avail_bytes{{{disk}}}": f"40x{day}",
+        f"node_filesystem_size_bytes{{{disk}}}": f"100x{day}",
+        f"node_filesystem_files_free{{{disk}}}": f"8000x{day}",
+        f"node_filesystem_files{{{disk}}}": f"10000x{day}",
+        f"node_vmstat_oom_kill{{{node}}}": f"3x{day}",
+        'prometheus_rule_evaluation_failures_total{job="prometheus",instance="localhost:9090",rule_group="sparklio"}': f"0x{day}",
+        'prometheus_notifications_errors_total{job="prometheus",instance="localhost:9090",alertmanager="am"}': f"0x{day}",
+        'alertmanager_notifications_failed_total{job="alertmanager",instance="alertmanager:9093",integration="email"}':
+            f"0x{day}",
+    })
+    return [{"series": name, "values": values} for name, values in series.items()]
+
+
+def test_a_quiet_demo_day_fires_no_alert_but_the_watchdog(tmp_path):
+    """Noise: 24 hours of demo-shaped series through `promtool test rules`, every alert checked every 20
+    minutes: none fires but the Watchdog."""
+    checks = [{"eval_time": f"{minute}m", "alertname": name, "exp_alerts": []}
+              for minute in range(20, 1441, 20) for name in sparklio_alerts() if name != "Watchdog"]
+    watchdog = sparklio_alerts()["Watchdog"]
+    checks.append({"eval_time": "24h", "alertname": "Watchdog",
+                   "exp_alerts": [{"exp_labels": watchdog["labels"], "exp_annotations": watchdog["annotations"]}]})
+    day = {"rule_files": [str(MONITORING / "rules/sparklio.yml")], "evaluation_interval": "1m",
+           "tests": [{"name": "a quiet demo day", "interval": "1m", "input_series": quiet_day_series(),
+                      "alert_rule_test": checks}]}
+    (tmp_path / "quiet_day_test.yml").write_text(yaml.safe_dump(day, sort_keys=False))
+    done = subprocess.run([BINARIES["promtool"], "test", "rules", "quiet_day_test.yml"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    # and it can fail: the old 30 s latency threshold pages all day on the same series
+    rules = tmp_path / "sparklio.yml"
+    rules.write_text((MONITORING / "rules/sparklio.yml").read_text().replace(
+        "sparklio_agent_latency_p95_seconds > 180", "sparklio_agent_latency_p95_seconds > 30"))
+    day["rule_files"] = [str(rules)]
+    (tmp_path / "quiet_day_test.yml").write_text(yaml.safe_dump(day, sort_keys=False))
+    done = subprocess.run([BINARIES["promtool"], "test", "rules", "quiet_day_test.yml"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and "alertname: AgentLatencyP95High, time: 20m" in out, out[-2000:]
+
+
+def test_the_exporter_serves_a_failed_round_and_logs_its_error_once(settings, caplog):
+    """A round that fails (no server at the address) is 0 in sparklio_exporter_last_round_success from the
+    first round on, and its error is logged once, not once a round."""
+    from prometheus_client import generate_latest
+    from prometheus_client.registry import CollectorRegistry
+
+    collector = metrics.KpiCollector(f"postgresql://nobody@127.0.0.1:{free_port()}/nothing", settings)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    with caplog.at_level("WARNING", logger="sparklio_bi.ops.metrics"):
+        for _ in range(3):
+            assert collector.run_round()
+    logged = [record.getMessage() for record in caplog.records if record.name == "sparklio_bi.ops.metrics"]
+    assert len(logged) == 1 and "connection failed" in logged[0], logged
+    scrape = generate_latest(registry).decode()
+    assert "sparklio_exporter_last_round_success 0.0" in scrape
+    assert "sparklio_exporter_last_success_timestamp_seconds" not in scrape
 
 
 def test_promtool_unit_tests_of_every_alert_pass():
@@ -81,7 +203,17 @@ def test_a_unit_test_fails_when_an_alert_fires_too_early(tmp_path):
 def test_amtool_checks_the_rendered_alertmanager_config(tmp_path):
     settings = config.load(dict(EXAMPLE_ALERT_ENV, ALERT_SMTP_PASSWORD="p'a\"ss: #word"))
     rendered = alert_routes.write(settings, tmp_path / "alertmanager.yml")
-    assert "2 receivers" in run(BINARIES["amtool"], "check-config", str(rendered))
+    assert "3 receivers" in run(BINARIES["amtool"], "check-config", str(rendered))
+    doc = yaml.safe_load(rendered.read_text())
+    receivers = {receiver["name"]: receiver for receiver in doc["receivers"]}
+    assert receivers["heartbeat"] == {"name": "heartbeat"}  # ALERT_HEARTBEAT_URL unset: no config, beats dropped
+    assert doc["route"]["routes"][0]["matchers"] == ['alertname="Watchdog"']
+    assert doc["route"]["routes"][0]["receiver"] == "heartbeat"
+    beating = alert_routes.write(config.load(dict(EXAMPLE_ALERT_ENV, ALERT_HEARTBEAT_URL="https://hc.example.com/ping/x")),
+                                 tmp_path / "beating.yml")
+    assert "3 receivers" in run(BINARIES["amtool"], "check-config", str(beating))
+    heartbeat = {r["name"]: r for r in yaml.safe_load(beating.read_text())["receivers"]}["heartbeat"]
+    assert heartbeat["webhook_configs"] == [{"url": "https://hc.example.com/ping/x", "send_resolved": False}]
     assert yaml.safe_load(rendered.read_text())["global"]["smtp_auth_password"] == "p'a\"ss: #word"
     assert rendered.stat().st_mode & 0o077 == 0
     with pytest.raises(alert_routes.AlertRoutesError, match="ALERT_WEBHOOK_URL"):
@@ -184,15 +316,18 @@ def rules_for_the_test(tmp_path: Path) -> Path:
 
 
 
-def prometheus_config(tmp_path: Path, ports: dict[str, int], rules: Path) -> Path:
-    """monitoring/prometheus.yml with loopback targets, 1 s intervals and the test's rules."""
+def prometheus_config(tmp_path: Path, ports: dict[str, int], rules: Path, scrape_itself: bool = False) -> Path:
+    """monitoring/prometheus.yml with loopback targets, 1 s intervals and the test's rules; the prometheus
+    and alertmanager jobs (their own metrics) only with `scrape_itself`."""
     doc = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
     doc["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
     doc["rule_files"] = [str(rules)]
     doc["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [f"127.0.0.1:{ports['alertmanager']}"]
     # only the jobs the test runs something for (superset-health probes `superset`)
+    itself = {"prometheus", "alertmanager"}
     doc["scrape_configs"] = [job for job in doc["scrape_configs"]
-                             if {"superset-health": "superset"}.get(job["job_name"], job["job_name"]) in ports]
+                             if {"superset-health": "superset"}.get(job["job_name"], job["job_name"]) in ports
+                             and (scrape_itself or job["job_name"] not in itself)]
     for job in doc["scrape_configs"]:
         name = job["job_name"]
         if name == "superset-health":
@@ -256,7 +391,7 @@ def test_real_prometheus_and_alertmanager_fire_and_deliver(metrics_db, settings,
                                             "superset", "webhook", "smtp", "postgres")}
     prometheus = f"http://127.0.0.1:{ports['prometheus']}"
     logs = [tmp_path / "prometheus.log", tmp_path / "alertmanager.log"]
-    prometheus_yml = prometheus_config(tmp_path, ports, rules_for_the_test(tmp_path))
+    prometheus_yml = prometheus_config(tmp_path, ports, rules_for_the_test(tmp_path), scrape_itself=True)
     exporter = metrics.start(reader, settings, ports["sparklio-exporter"], interval=1)
     try:
         with http_server(ports["webhook"]) as webhook, smtp_server(ports["smtp"]) as mails, \
@@ -277,8 +412,9 @@ def test_real_prometheus_and_alertmanager_fire_and_deliver(metrics_db, settings,
                                       timeout=5).json()["data"]["result"]
                 return bool(result) and result[0]["value"][1] == "1"
 
-            wait_for("the exporter, node_exporter and the /health probe scraped", lambda: up("sparklio-exporter")
-                     and up("node") and up("superset-health"), BUSY, logs)
+            wait_for("the exporter, node_exporter, the /health probe, Prometheus and Alertmanager scraped",
+                     lambda: up("sparklio-exporter") and up("node") and up("superset-health") and up("prometheus")
+                     and up("alertmanager"), BUSY, logs)
             wait_for("two scrapes of the exporter's counters", lambda: requests.get(
                 f"{prometheus}/api/v1/query", params={"query": "count_over_time(sparklio_exporter_rounds_total[1m])"},
                 timeout=5).json()["data"]["result"][0]["value"][1] not in ("0", "1"), BUSY, logs)

@@ -25,7 +25,9 @@ def values(settings: config.Settings) -> dict[str, str]:
     found = {"ALERT_EMAIL_TO": settings.alert_email_to, "ALERT_EMAIL_FROM": settings.alert_email_from,
              "ALERT_SMTP_SMARTHOST": settings.alert_smtp_smarthost, "ALERT_WEBHOOK_URL": settings.alert_webhook_url,
              "ALERT_SMTP_USERNAME": settings.alert_smtp_username, "ALERT_SMTP_PASSWORD": settings.alert_smtp_password,
-             "ALERT_SMTP_REQUIRE_TLS": "true" if settings.alert_smtp_require_tls else "false"}
+             "ALERT_SMTP_REQUIRE_TLS": "true" if settings.alert_smtp_require_tls else "false",
+             "ALERT_HEARTBEAT_URL": settings.alert_heartbeat_url,
+             "ALERT_SLACK_WEBHOOK_URL": settings.alert_slack_webhook_url}
     missing = [name for name in REQUIRED if not found[name]]
     if missing:
         raise AlertRoutesError(f"Alertmanager's receivers need {', '.join(missing)} in the environment")
@@ -49,7 +51,18 @@ def render(settings: config.Settings, template: Path = TEMPLATE) -> str:
             return {"true": True, "false": False}.get(text, text) if node.startswith("${") else text
         return node
 
-    return yaml.safe_dump(fill(yaml.safe_load(template.read_text())), sort_keys=False)
+    return yaml.safe_dump(_without_unset_urls(fill(yaml.safe_load(template.read_text()))), sort_keys=False)
+
+
+def _without_unset_urls(doc: dict) -> dict:
+    """Each receiver without the configs whose URL rendered empty (an optional setting left unset):
+    Alertmanager refuses an empty URL, and a receiver left with none drops what it is routed."""
+    for receiver in doc.get("receivers", []):
+        for key in [key for key in receiver if key.endswith("_configs")]:
+            receiver[key] = [item for item in receiver[key] if all(item.get(name) != "" for name in ("url", "api_url"))]
+            if not receiver[key]:
+                del receiver[key]
+    return doc
 
 
 def write(settings: config.Settings, output: Path, template: Path = TEMPLATE) -> Path:

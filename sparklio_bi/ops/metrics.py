@@ -15,6 +15,7 @@ gauge that does not add up (a lag) keeps its first MAX_SERIES series and has no 
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import defaultdict
@@ -27,6 +28,8 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from sparklio_bi import config
 from sparklio_bi.postgres import database
+
+log = logging.getLogger(__name__)
 
 MAX_SERIES = 200
 OTHER = "other"
@@ -201,8 +204,10 @@ class KpiCollector(Collector):
     rounds: int = 0
     round_seconds: float = 0.0
     last_success: float | None = None
+    last_round_ok: bool = False
     query_errors: dict[str, int] = field(default_factory=dict)
     query_seconds: dict[str, float] = field(default_factory=dict)  # of the last round
+    _errors_logged: dict[str, str] = field(default_factory=dict)  # query -> the error text last logged
     _families: list[Metric] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -221,11 +226,17 @@ class KpiCollector(Collector):
                     try:
                         cur.execute(f"/* sparklio-bi metrics: {query.name} */ {query.sql}")
                         families += query.families(cur.fetchall())
-                    except psycopg2.Error:
+                    except psycopg2.Error as exc:
                         failed.append(query.name)
+                        self._log_error(query.name, str(exc).strip())
+                    else:
+                        self._errors_logged.pop(query.name, None)
                     seconds[query.name] = time.perf_counter() - began
-        except database.DatabaseError:
+        except database.DatabaseError as exc:
             failed = [query.name for query in plan]
+            self._log_error("connection", str(exc).strip())
+        else:
+            self._errors_logged.pop("connection", None)
         with self._lock:
             self._families = families
             self.rounds += 1
@@ -233,9 +244,16 @@ class KpiCollector(Collector):
             self.query_seconds = seconds
             for name in failed:
                 self.query_errors[name] = self.query_errors.get(name, 0) + 1
+            self.last_round_ok = not failed
             if not failed:
                 self.last_success = self.clock()
         return failed
+
+    def _log_error(self, name: str, text: str) -> None:
+        """Log a failure's text once per change: a round every 15 s must not repeat it forever."""
+        if self._errors_logged.get(name) != text:
+            self._errors_logged[name] = text
+            log.warning("sparklio-bi metrics: query %s failed: %s", name, text)
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
@@ -258,7 +276,11 @@ class KpiCollector(Collector):
                                       "Wall time of each query in the last round.", labels=["query"])
         for name, value in self.query_seconds.items():
             per_query.add_metric([name], value)
-        yield from (rounds, duration, errors, per_query)
+        # from the first round on, unlike the timestamp below: a round that never succeeded is seen
+        ok = GaugeMetricFamily("sparklio_exporter_last_round_success",
+                               "1 when every query of the last round succeeded, else 0.")
+        ok.add_metric([], 1 if self.last_round_ok else 0)
+        yield from (rounds, duration, errors, per_query, ok)
         if self.last_success is not None:
             success = GaugeMetricFamily("sparklio_exporter_last_success_timestamp_seconds",
                                         "Unix time of the last round in which every query succeeded.")
