@@ -90,14 +90,26 @@ def seed_database(url: str, scale: float = TEST_SCALE, seed: int = TEST_SEED) ->
 
 
 @pytest.fixture(scope="session")
-def seeded_url(make_database) -> str:
+def seeded_url(make_database, tmp_path_factory) -> str:
     """One seeded database at head, shared by read-only tests."""
     url = make_database("seeded")
     seed_database(url)
+    sample_system(url, tmp_path_factory.mktemp("seeded-redis"))
+    return url
+
+
+def sample_system(url: str, folder: Path) -> None:
+    """Two rounds of `sparklio-bi collect` with a real Redis (the sessions have no REDIS_URL), so
+    every chart of System Resources has samples from the start: Redis and Celery (5.10-5.12), and
+    a network rate (5.9), which takes two samples."""
+    from dataclasses import replace
+
     from sparklio_bi.warehouse import collect
 
-    collect.collect_once(url, config.load())
-    return url
+    with running_redis(folder) as (redis_url, _):
+        host = collect.HostSampler()
+        for _ in range(2):
+            collect.collect_once(url, replace(config.load(), redis_url=redis_url), host)
 
 
 def cli(*args, check=True, timeout=900, env=None):
@@ -109,7 +121,7 @@ def cli(*args, check=True, timeout=900, env=None):
 
 
 @pytest.fixture(scope="session")
-def bootstrapped(settings):
+def bootstrapped(settings, tmp_path_factory):
     """`sparklio-bi bootstrap --no-serve`, twice (the second must change nothing; it tells its
     steps as JSON lines, as `sparklio-bi bench` reads them)."""
     os.environ["SUPERSET_ADMIN_PASSWORD"] = ADMIN_PASSWORD
@@ -121,6 +133,7 @@ def bootstrapped(settings):
     started = time.monotonic()
     second = cli("bootstrap", "--no-serve", "--scale", "3", "--progress", "json")  # as the benchmark runs it
     second_seconds = time.monotonic() - started
+    sample_system(url, tmp_path_factory.mktemp("bootstrap-redis"))
     return {"first": first, "second": second, "first_seconds": first_seconds,
             "second_seconds": second_seconds, "url": url, "fingerprints": (before, fingerprint(url))}
 

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 
 from sparklio_bi.postgres import database, privileges, standby
 from sparklio_bi.quality.reference import CHARTS, SELF_OBSERVING, chart_titles
-from tests.conftest import TokenSession, chart_ids, cli, database_uri, free_port, start_server
+from tests.conftest import TokenSession, chart_ids, cli, database_uri, free_port, sample_system, start_server
 from tests.test_doctor import doctor, failing
 from tests.test_rollups import values_shown
 from tests.test_superset import assert_chart_matches_reference
@@ -43,6 +43,7 @@ def pair(settings, bootstrapped, make_database, tmp_path_factory):
                SPARKLIO_READER_URL=target.render_as_string(hide_password=False))
     try:
         cli("bootstrap", "--no-serve", "--demo", "--scale", "0.3", env=env)
+        sample_system(app, tmp_path_factory.mktemp("replica-redis"))  # System Resources' Redis charts have a sample
         proc, base = start_server("--collect-interval", "5", log_name="replica-serve.log", env=env)
         try:
             yield env, app, port, base
