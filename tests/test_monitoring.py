@@ -220,6 +220,92 @@ def test_amtool_checks_the_rendered_alertmanager_config(tmp_path):
         alert_routes.render(config.load({k: v for k, v in EXAMPLE_ALERT_ENV.items() if k != "ALERT_WEBHOOK_URL"}))
 
 
+def test_alertmanager_routes_office_hours_slack_and_one_page_per_outage(tmp_path):
+    """The Watchdog goes to the heartbeat only, office-hours alerts keep weekdays 08:00-20:00 in
+    SPARKLIO_TIMEZONE, Slack is a receiver config only when its URL is set, and every alert an inhibit
+    rule names exists (a renamed alert would silently escape its rule)."""
+    settings = config.load(dict(EXAMPLE_ALERT_ENV, ALERT_SLACK_WEBHOOK_URL="https://hooks.slack.com/services/T/B/x",
+                                SPARKLIO_TIMEZONE="Europe/Paris"))
+    rendered = alert_routes.write(settings, tmp_path / "alertmanager.yml")
+    assert "3 receivers" in run(BINARIES["amtool"], "check-config", str(rendered))
+    for labels, receiver in ((["alertname=Watchdog", "severity=none"], "heartbeat"),
+                             (["alertname=NoWorkflowsStarted", "severity=warning", "hours=office"], "warnings"),
+                             (["alertname=PostgresDown", "severity=critical"], "critical"),
+                             (["alertname=HostHighCpu", "severity=warning"], "warnings")):
+        assert run(BINARIES["amtool"], "config", "routes", "test", f"--config.file={rendered}", *labels).split()[0] == receiver
+    doc = yaml.safe_load(rendered.read_text())
+    (office,) = [route for route in doc["route"]["routes"] if route["matchers"] == ['hours="office"']]
+    assert office["active_time_intervals"] == ["office-hours"]
+    assert doc["time_intervals"][0]["time_intervals"][0]["location"] == "Europe/Paris"
+    assert sparklio_alerts()["NoWorkflowsStarted"]["labels"]["hours"] == "office"
+    receivers = {receiver["name"]: receiver for receiver in doc["receivers"]}
+    assert {r["api_url"] for name in ("critical", "warnings") for r in receivers[name]["slack_configs"]} == {
+        "https://hooks.slack.com/services/T/B/x"}
+    unset = yaml.safe_load(alert_routes.render(config.load(EXAMPLE_ALERT_ENV)))
+    assert not any("slack_configs" in receiver for receiver in unset["receivers"])
+    names = set(sparklio_alerts())
+    for rule in doc["inhibit_rules"]:
+        for matcher in rule["source_matchers"] + rule["target_matchers"]:
+            found = re.fullmatch(r'alertname=~?"([^"]+)"', matcher)
+            if found:
+                assert set(found.group(1).split("|")) <= names, matcher
+    sources = {rule["source_matchers"][0] for rule in doc["inhibit_rules"]}
+    assert sources == {'alertname="PostgresDown"', 'alertname="ExporterDown"'}
+
+
+@pytest.mark.slow
+def test_real_alertmanager_posts_slack_and_heartbeats_and_pages_once_per_database_outage(tmp_path):
+    """A real Alertmanager 0.25 with the rendered config, alerts posted to its API as Prometheus would: the
+    Watchdog reaches the heartbeat server, PostgresDown reaches the Slack-shaped loopback server (a Slack
+    incoming webhook's JSON) and the webhook, and the alerts PostgresDown makes moot are inhibited."""
+    ports = {name: free_port() for name in ("alertmanager", "webhook", "slack", "heartbeat", "smtp")}
+    settings = config.load({"ALERT_EMAIL_TO": "ops@example.com", "ALERT_EMAIL_FROM": "alertmanager@example.com",
+                            "ALERT_SMTP_SMARTHOST": f"127.0.0.1:{ports['smtp']}", "ALERT_SMTP_REQUIRE_TLS": "false",
+                            "ALERT_WEBHOOK_URL": f"http://127.0.0.1:{ports['webhook']}/alerts",
+                            "ALERT_SLACK_WEBHOOK_URL": f"http://127.0.0.1:{ports['slack']}/services/T/B/x",
+                            "ALERT_HEARTBEAT_URL": f"http://127.0.0.1:{ports['heartbeat']}/ping"})
+    doc = yaml.safe_load(alert_routes.render(settings))
+    for route in (doc["route"], *doc["route"]["routes"]):
+        route.update(group_wait="1s", group_interval="2s", repeat_interval="3s")
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    api = f"http://127.0.0.1:{ports['alertmanager']}/api/v2/alerts"
+    log = tmp_path / "alertmanager.log"
+    rules = sparklio_alerts()
+
+    def alert(name: str, **labels: str) -> dict:
+        rule = rules[name]
+        return {"labels": {"alertname": name, **rule["labels"], **labels},
+                "annotations": {"summary": f"{name} (test)", "runbook": "the test's"}}
+
+    with http_server(ports["webhook"]) as webhook, http_server(ports["slack"]) as slack, \
+            http_server(ports["heartbeat"]) as heartbeat, smtp_server(ports["smtp"]), \
+            process([BINARIES["prometheus-alertmanager"], f"--config.file={path}", f"--storage.path={tmp_path / 'am-data'}",
+                     f"--web.listen-address=127.0.0.1:{ports['alertmanager']}", "--cluster.listen-address="], log):
+        wait_for("Alertmanager ready", lambda: requests.get(api, timeout=5).ok, BUSY, [log])
+        sent = [alert("Watchdog"), alert("PostgresDown", job="postgres", instance="postgres-exporter:9187"),
+                alert("ExporterQueriesFailing", job="sparklio-exporter", instance="metrics-exporter:9610"),
+                alert("CollectorStale")]
+        assert requests.post(api, json=sent, timeout=5).ok
+        wait_for("the Watchdog at the heartbeat receiver", lambda: webhook_got(heartbeat, "Watchdog"), BUSY, [log])
+        wait_for("PostgresDown on Slack", lambda: any("PostgresDown" in attachment["title"]
+                                                     for body in slack.received for attachment in body["attachments"]),
+                 BUSY, [log])
+        wait_for("PostgresDown at the webhook", lambda: webhook_got(webhook, "PostgresDown"), BUSY, [log])
+
+        def inhibited() -> set[str]:
+            return {a["labels"]["alertname"] for a in requests.get(api, timeout=5).json() if a["status"]["inhibitedBy"]}
+
+        assert wait_for("the moot alerts inhibited", lambda: inhibited() == {"ExporterQueriesFailing", "CollectorStale"},
+                        BUSY, [log])
+        wait_for("a second heartbeat (the repeat)", lambda: len(heartbeat.received) >= 2, BUSY, [log])
+        delivered = {a["labels"]["alertname"] for body in webhook.received for a in body["alerts"]}
+        titles = " ".join(attachment["title"] for body in slack.received for attachment in body["attachments"])
+        assert {a["labels"]["alertname"] for body in heartbeat.received for a in body["alerts"]} == {"Watchdog"}
+        for name in ("Watchdog", "ExporterQueriesFailing", "CollectorStale"):  # not to the pages: one page
+            assert name not in delivered and name not in titles, (name, delivered, titles)
+
+
 # --- the real chain ----------------------------------------------------------------------------
 
 class Recorder(BaseHTTPRequestHandler):

@@ -27,7 +27,8 @@ def values(settings: config.Settings) -> dict[str, str]:
              "ALERT_SMTP_USERNAME": settings.alert_smtp_username, "ALERT_SMTP_PASSWORD": settings.alert_smtp_password,
              "ALERT_SMTP_REQUIRE_TLS": "true" if settings.alert_smtp_require_tls else "false",
              "ALERT_HEARTBEAT_URL": settings.alert_heartbeat_url,
-             "ALERT_SLACK_WEBHOOK_URL": settings.alert_slack_webhook_url}
+             "ALERT_SLACK_WEBHOOK_URL": settings.alert_slack_webhook_url,
+             "SPARKLIO_TIMEZONE": settings.timezone}  # office hours are the reporting time zone's
     missing = [name for name in REQUIRED if not found[name]]
     if missing:
         raise AlertRoutesError(f"Alertmanager's receivers need {', '.join(missing)} in the environment")
@@ -47,7 +48,7 @@ def render(settings: config.Settings, template: Path = TEMPLATE) -> str:
             try:
                 text = Template(node).substitute(mapping)
             except KeyError as exc:
-                raise AlertRoutesError(f"{template.name} names ${{{exc.args[0]}}}, which is no ALERT_* setting") from None
+                raise AlertRoutesError(f"{template.name} names ${{{exc.args[0]}}}, which is no setting it may read") from None
             return {"true": True, "false": False}.get(text, text) if node.startswith("${") else text
         return node
 
