@@ -7,8 +7,22 @@ from __future__ import annotations
 import re
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from sparklio_bi.errors import ExpectedError
+
+# A keep-alive connection the server closes as the next request goes out is reset ("Connection reset by
+# peer"; gunicorn keeps an idle one 2 s, a busy client can pause longer): an idempotent call is sent
+# again on a new connection, twice at most. Answers, errors included, are never retried.
+RESENT = Retry(total=2, connect=2, read=2, status=0, other=0, allowed_methods={"GET", "HEAD", "OPTIONS"},
+               backoff_factor=0.2, raise_on_status=False)
+
+
+def _resending(session: requests.Session) -> requests.Session:
+    for prefix in ("http://", "https://"):
+        session.mount(prefix, HTTPAdapter(max_retries=RESENT))
+    return session
 
 
 class RestError(ExpectedError):
@@ -18,7 +32,7 @@ class RestError(ExpectedError):
 def form_login(base: str, username: str, password: str) -> requests.Session:
     """A person's login through the login form, as a browser does: the session cookie, and the
     page's CSRF token (in the session's headers) for the posts the UI makes."""
-    session = requests.Session()
+    session = _resending(requests.Session())
     page = session.get(f"{base}/login/", timeout=30).text
     found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"|"csrf_token":\s*"([^"]+)"', page)
     if not found:
@@ -40,6 +54,7 @@ class TokenSession(requests.Session):
 
     def __init__(self, base: str, username: str, password: str) -> None:
         super().__init__()
+        _resending(self)
         self.base = base
         self._credentials = {"username": username, "password": password, "provider": "db", "refresh": True}
         self.log_in()
