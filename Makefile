@@ -32,7 +32,8 @@ $(STAMP): pyproject.toml constraints.txt
 # Installed when missing, as root; otherwise the command is shown. Debian's postinst starts the
 # monitoring daemons where systemd runs: they are stopped and disabled again, since the bundle
 # only runs them from the tests or docker-compose.
-MONITORING_PACKAGES := prometheus prometheus-alertmanager prometheus-node-exporter prometheus-blackbox-exporter
+MONITORING_PACKAGES := prometheus prometheus-alertmanager prometheus-node-exporter prometheus-blackbox-exporter \
+  prometheus-redis-exporter
 DEBIAN_PACKAGES := chromium chromium-driver redis-server pgbouncer haproxy $(MONITORING_PACKAGES)
 system-packages:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v redis-server >/dev/null \

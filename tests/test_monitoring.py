@@ -2,7 +2,8 @@
 (amtool), node_exporter and blackbox exporter, each on free loopback ports: the configuration
 and rules check, every alert's promtool unit test passes, and a real Prometheus scraping the
 exporter fires the failure-ratio alert through a real Alertmanager to a loopback webhook and a
-loopback SMTP server; stopping the exporter and Superset's /health fire theirs.
+loopback SMTP server; stopping the exporter, Superset's /health and Redis (redis_exporter
+watching it) fire theirs.
 
 Superset's /health is stood for by a small loopback HTTP server: the session's real Superset is
 shared by the other test files of this worker, and stopping it here would break them; what the
@@ -26,14 +27,15 @@ import yaml
 from sparklio_bi import config
 from sparklio_bi.ops import alert_routes, metrics
 from sparklio_bi.postgres import database
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, running_redis
 from tests.test_metrics import metrics_db  # noqa: F401 - the seeded database fixture, one per module
 
 MONITORING = ROOT / "monitoring"
 BINARIES = {name: shutil.which(name) for name in ("promtool", "amtool", "prometheus", "prometheus-alertmanager",
-                                                  "prometheus-node-exporter", "prometheus-blackbox-exporter")}
-pytestmark = pytest.mark.skipif(not all(BINARIES.values()),
-                                reason="Debian's prometheus, alertmanager, node and blackbox exporters: make system-packages")
+                                                  "prometheus-node-exporter", "prometheus-blackbox-exporter",
+                                                  "prometheus-redis-exporter")}
+pytestmark = pytest.mark.skipif(not all(BINARIES.values()), reason="Debian's prometheus, alertmanager, node, blackbox "
+                                "and redis exporters: make system-packages")
 EXAMPLE_ALERT_ENV = {"ALERT_EMAIL_TO": "ops@example.com", "ALERT_EMAIL_FROM": "alertmanager@example.com",
                      "ALERT_SMTP_SMARTHOST": "smtp.example.com:587", "ALERT_WEBHOOK_URL": "https://hooks.example.com/x"}
 
@@ -92,7 +94,7 @@ def quiet_day_series() -> list[dict]:
     day = 1440
     targets = {"sparklio-exporter": "metrics-exporter:9610", "node": "node-exporter:9100", "postgres": "postgres-exporter:9187",
                "sparklio-api": "sparklio-api:8000", "superset-health": "http://superset:8088/health",
-               "prometheus": "localhost:9090", "alertmanager": "alertmanager:9093"}
+               "prometheus": "localhost:9090", "alertmanager": "alertmanager:9093", "redis": "redis-exporter:9121"}
     series = {f'up{{job="{job}",instance="{instance}"}}': f"1x{day}" for job, instance in targets.items()}
     series.update({f'process_start_time_seconds{{job="{job}",instance="{instance}"}}': f"1000x{day}"
                    for job, instance in targets.items()})
@@ -114,6 +116,7 @@ def quiet_day_series() -> list[dict]:
         f'sparklio_rollup_lag_seconds{{{exporter},rollup="agents"}}': f"20x{day}",
         'probe_success{job="superset-health",instance="http://superset:8088/health"}': f"1x{day}",
         f"pg_up{{{pg}}}": f"1x{day}",
+        'redis_up{job="redis",instance="redis-exporter:9121"}': f"1x{day}",
         f"pg_settings_max_connections{{{pg}}}": f"100x{day}",
         f'pg_stat_activity_count{{{pg},datname="sparklio",state="active"}}': f"5x{day}",
         f'pg_stat_activity_count{{{pg},datname="sparklio",state="idle"}}': f"20x{day}",
@@ -474,14 +477,16 @@ def insert_failure_burst(owner_url: str, executions: int = 40, failures: int = 3
 def test_real_prometheus_and_alertmanager_fire_and_deliver(metrics_db, settings, tmp_path):  # noqa: F811
     owner, reader = metrics_db
     ports = {name: free_port() for name in ("prometheus", "alertmanager", "sparklio-exporter", "node", "blackbox",
-                                            "superset", "webhook", "smtp", "postgres")}
+                                            "superset", "webhook", "smtp", "postgres", "redis")}
     prometheus = f"http://127.0.0.1:{ports['prometheus']}"
     logs = [tmp_path / "prometheus.log", tmp_path / "alertmanager.log"]
     prometheus_yml = prometheus_config(tmp_path, ports, rules_for_the_test(tmp_path), scrape_itself=True)
     exporter = metrics.start(reader, settings, ports["sparklio-exporter"], interval=1)
     try:
         with http_server(ports["webhook"]) as webhook, smtp_server(ports["smtp"]) as mails, \
-                http_server(ports["superset"]) as superset, \
+                http_server(ports["superset"]) as superset, running_redis(tmp_path) as (redis_url, redis_client), \
+                process([BINARIES["prometheus-redis-exporter"], f"-redis.addr={redis_url}",
+                         f"-web.listen-address=127.0.0.1:{ports['redis']}"], tmp_path / "redis-exporter.log"), \
                 process([BINARIES["prometheus-node-exporter"], f"--web.listen-address=127.0.0.1:{ports['node']}"],
                         tmp_path / "node.log"), \
                 process([BINARIES["prometheus-blackbox-exporter"], f"--config.file={MONITORING / 'blackbox.yml'}",
@@ -500,7 +505,7 @@ def test_real_prometheus_and_alertmanager_fire_and_deliver(metrics_db, settings,
 
             wait_for("the exporter, node_exporter, the /health probe, Prometheus and Alertmanager scraped",
                      lambda: up("sparklio-exporter") and up("node") and up("superset-health") and up("prometheus")
-                     and up("alertmanager"), BUSY, logs)
+                     and up("alertmanager") and up("redis") and scalar(prometheus, "min(redis_up)") == 1, BUSY, logs)
             wait_for("two scrapes of the exporter's counters", lambda: requests.get(
                 f"{prometheus}/api/v1/query", params={"query": "count_over_time(sparklio_exporter_rounds_total[1m])"},
                 timeout=5).json()["data"]["result"][0]["value"][1] not in ("0", "1"), BUSY, logs)
@@ -531,6 +536,10 @@ def test_real_prometheus_and_alertmanager_fire_and_deliver(metrics_db, settings,
             wait_for("ExporterDown firing", lambda: alert_states(prometheus, "ExporterDown") == {"firing"}, BUSY, logs)
             wait_for("the webhook receiving ExporterDown and SupersetDown", lambda: webhook_got(webhook, "ExporterDown")
                      and webhook_got(webhook, "SupersetDown"), BUSY, logs)
+            with contextlib.suppress(Exception):  # the server goes away mid-answer
+                redis_client.shutdown(nosave=True)
+            wait_for("RedisDown firing", lambda: alert_states(prometheus, "RedisDown") == {"firing"}, BUSY, logs)
+            wait_for("the webhook receiving RedisDown", lambda: webhook_got(webhook, "RedisDown"), BUSY, logs)
             node_cpu = requests.get(f"{prometheus}/api/v1/query", params={"query": "instance:node_cpu_utilisation:ratio"},
                                     timeout=5).json()["data"]["result"]
             assert node_cpu and 0 <= float(node_cpu[0]["value"][1]) <= 1
