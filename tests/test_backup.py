@@ -200,6 +200,21 @@ def test_a_data_dir_that_is_not_empty_is_refused(backed_up, tmp_path):
     assert [p.name for p in (tmp_path / "data").iterdir()] == ["notes.txt"]
 
 
+@pytest.mark.slow  # a whole restore: about 30 s
+def test_force_moves_a_data_dir_that_is_not_empty_aside_first(backed_up, tmp_path):
+    archive, *_ = backed_up
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "notes.txt").write_text("mine\n")
+    env = dict(os.environ, SPARKLIO_DATA_DIR=str(tmp_path / "data"), SPARKLIO_PG_PORT=str(free_port()),
+               SPARKLIO_POOLER_PORT=str(free_port()))
+    try:
+        cli("restore", "--force", str(archive), env=env)
+    finally:
+        cli("db", "stop", env=env, check=False)
+    (aside,) = tmp_path.glob("data.replaced-*")
+    assert (aside / "notes.txt").read_text() == "mine\n" and (tmp_path / "data" / "superset-secret-key").exists()
+
+
 def test_an_existing_file_is_never_overwritten_by_a_backup(bootstrapped, tmp_path):
     (tmp_path / "old.tar.gz").write_text("an older backup\n")
     assert_one_line_error(run_cli("backup", str(tmp_path / "old.tar.gz")), "exists")

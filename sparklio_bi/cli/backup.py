@@ -43,7 +43,7 @@ def restore(file: Path, force: bool) -> None:
 
     checks = archives.restore(settings(), file, force, step)
     for check in checks:
-        note = "  (not counted: the archive holds Superset's own edits)" if check.name == "assets" and not check.ok else ""
+        note = "  (not counted: Superset holds what the archive held)" if check.name == "assets" and not check.ok else ""
         click.echo(check.line() + note)
     failed = [check.name for check in checks if not check.ok and check.name != "assets"]
     if failed:

@@ -61,8 +61,6 @@ def superset_version() -> str:
     return version("apache-superset")
 
 
-# --- backup ------------------------------------------------------------------------------------
-
 def backup(settings: config.Settings, out: Path, say: Say = lambda line: None) -> dict:
     """Write the archive to `out` (refused if it exists); returns its manifest."""
     out = out.resolve()
@@ -180,8 +178,6 @@ def _write_archive(staging: Path, members: list[str], out: Path) -> None:
     partial.rename(out)
 
 
-# --- reading an archive ------------------------------------------------------------------------
-
 def open_archive(archive: Path, into: Path) -> dict:
     """Extract `archive` into `into` and return its manifest once every member is known, none is
     missing and each has the checksum the manifest gives (else BackupError: tampered or damaged)."""
@@ -269,6 +265,10 @@ def restore(settings: config.Settings, archive: Path, force: bool = False,
 def _unfit(settings: config.Settings, manifest: dict, staging: Path) -> str | None:
     """Why this install cannot take the archive (None: it can)."""
     key = staging / "secrets" / datadir.SECRET_KEY
+    if (manifest.get("analytics_schema"), manifest.get("source_schema")) != (settings.analytics_schema,
+                                                                            settings.source_schema):
+        return f"it was taken with ANALYTICS_SCHEMA={manifest.get('analytics_schema')} and SOURCE_SCHEMA=" \
+               f"{manifest.get('source_schema')}: set them so"
     if settings.embedded and not manifest.get("embedded"):
         return "it was taken with DATABASE_URL and holds no source tables: restore it with DATABASE_URL set"
     if key.exists() and settings.secret_key and settings.secret_key != key.read_text().strip():
