@@ -313,8 +313,9 @@ def main(calls: int, seconds: int, rounds: int) -> None:
     owner, writer = sink_database()
     app = WORK / "bench_app.py"
     app.write_text(APP)
-    env = {**os.environ, "SINK_URL": writer, "PROMETHEUS_MULTIPROC_DIR": ""}
-    env.pop("PROMETHEUS_MULTIPROC_DIR")
+    # the working tree's package, ahead of the venv's copy (made once): what is measured is what is here
+    env = {**os.environ, "SINK_URL": writer, "PYTHONPATH": str(ROOT / "instrument" / "src")}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     started = time.monotonic()
     timing = in_process(python, app, env, calls)
     progress(f"over HTTP: uvicorn, wrk -t1 -c16, {seconds} s per run, {rounds} rounds")
