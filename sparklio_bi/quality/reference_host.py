@@ -79,7 +79,7 @@ CHARTS: list[Chart] = [
 ]
 
 CHART_FILES: dict[str, str] = {  # key -> assets/charts/<file>.yaml
-    "5.5": "Host_CPU_use", "5.6": "Host_memory_and_swap_use", "5.7": "Host_disk_use",
-    "5.8": "Host_load_average", "5.9": "Host_network_in_out", "5.10": "Redis_memory_used",
-    "5.11": "Redis_connected_clients", "5.12": "Celery_queue_length",
+    "5.5": "CPU_use_share_of_all_cores", "5.6": "Memory_and_swap_used_share_of_total", "5.7": "Disk_used_share_of_the_filesystem",
+    "5.8": "Load_average_and_CPU_cores", "5.9": "Network_in_and_out_bytes_per_second", "5.10": "Redis_memory_used",
+    "5.11": "Redis_connected_clients", "5.12": "Celery_queue_length_longest_queue",
 }
