@@ -286,6 +286,8 @@ def upgraded(request, bootstrapped, tmp_path_factory):
     subprocess.run(f"git -C {ROOT} archive {RELEASES[request.param]} | tar -x -C {tree}", shell=True, check=True)
     env = dict(os.environ, SPARKLIO_DATA_DIR=str(tree / ".data"), SPARKLIO_PG_PORT=str(free_port()),
                SPARKLIO_POOLER_PORT=str(free_port()))
+    for name in ("SUPERSET_CONFIG_PATH", "FLASK_APP"):  # set in this process by an earlier app_context: head's
+        env.pop(name, None)
 
     def old(*args, **extra):  # the old tree's package and files: `python -m` puts its cwd first
         done = subprocess.run([*CLI, *args], cwd=tree, env=dict(env, **extra), capture_output=True, text=True,
