@@ -296,7 +296,12 @@ def over_http(python: Path, app: Path, env: dict, owner: str, seconds: int, roun
                            "runs": measured}
     for variant in VARIANTS[1:]:
         median[variant]["rps_vs_bare"] = round(median[variant]["rps_median"] / median["bare"]["rps_median"], 3)
-    return median, {"runs": sink_runs}
+    return median, {"runs": sink_runs,
+                    "note": "the sink writes a minute's rows once the minute has closed: a run shorter than a "
+                            "minute shows the writer's cycles (every 5 s, plus the flushes this benchmark asks "
+                            "for) but rarely its rows, so rows and bytes per day are only meaningful with "
+                            "--seconds 120 or more; rows per minute are the keys (route, method, status) a "
+                            "minute sees, whatever the rate"}
 
 
 @click.command(help=__doc__.split("\n\n")[0] + "\n\nExample: .venv/bin/python benchmarks/instrument_overhead.py "
