@@ -34,6 +34,7 @@ from tests.test_monitoring import (
     http_server,
     process,
     prometheus_config,
+    rules_for_the_test,
     scalar,
     smtp_server,
     wait_for,
@@ -183,18 +184,6 @@ def test_the_api_unit_tests_fail_against_rules_without_their_guards(tmp_path):
 
 # --- a real Prometheus and Alertmanager ----------------------------------------------------------------
 
-def rules_for_the_test(tmp_path: Path) -> Path:
-    """monitoring/rules/api.yml with its `for` cut to seconds (the windows, guards and thresholds stay)."""
-    doc = yaml.safe_load(API_RULES.read_text())
-    for group in doc["groups"]:
-        for rule in group["rules"]:
-            if "for" in rule:
-                rule["for"] = "5s"
-    path = tmp_path / "api-rules.yml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
-
-
 def query(prometheus: str, expr: str) -> list[dict]:
     return requests.get(f"{prometheus}/api/v1/query", params={"query": expr}, timeout=10).json()["data"]["result"]
 
@@ -209,7 +198,7 @@ def test_real_prometheus_fires_the_5xx_alert_through_alertmanager(tmp_path_facto
              "smtp": free_port()}
     prometheus = f"http://127.0.0.1:{ports['prometheus']}"
     logs = [tmp_path / "prometheus.log", tmp_path / "alertmanager.log", api.log]
-    prometheus_yml = prometheus_config(tmp_path, ports, rules_for_the_test(tmp_path))
+    prometheus_yml = prometheus_config(tmp_path, ports, rules_for_the_test(tmp_path, API_RULES))
     assert [job["job_name"] for job in yaml.safe_load(prometheus_yml.read_text())["scrape_configs"]] == ["sparklio-api"]
     api_series = '{job="sparklio-api", endpoint!="/metrics"}'
     try:

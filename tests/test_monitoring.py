@@ -392,14 +392,14 @@ def wait_for(what: str, check, seconds: float = 30, logs: list[Path] = ()):
     raise AssertionError(f"{what} within {seconds} s\n{tails}")
 
 
-def rules_for_the_test(tmp_path: Path) -> Path:
-    """The real rules with their `for` cut to seconds (the windows and thresholds stay)."""
-    doc = yaml.safe_load((MONITORING / "rules/sparklio.yml").read_text())
+def rules_for_the_test(tmp_path: Path, rules: Path = MONITORING / "rules/sparklio.yml") -> Path:
+    """A rules file of monitoring/ with its `for` cut to seconds (the windows, guards and thresholds stay)."""
+    doc = yaml.safe_load(rules.read_text())
     for group in doc["groups"]:
         for rule in group["rules"]:
             if "for" in rule:
                 rule["for"] = "5s"
-    path = tmp_path / "rules.yml"
+    path = tmp_path / f"test-{rules.name}"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 
