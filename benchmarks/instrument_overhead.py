@@ -44,6 +44,8 @@ import psycopg2
 from psycopg2 import sql
 from sqlalchemy.engine import make_url
 
+from sparklio_bi.quality.bench.harness import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "instrument-overhead.json"
 WORK = ROOT / ".data-bench-instrument"
@@ -137,12 +139,6 @@ request = function() return wrk.format("GET", "/items/" .. math.random(1, 100000
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def progress(line: str) -> None:
